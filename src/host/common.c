@@ -1,0 +1,82 @@
+/*
+ * common.c - error messages (thread-local), checked allocation, timing, thread count.
+ */
+#include "common.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char error_message[2048];
+
+const char *padim_last_error(void) { return error_message; }
+
+void padim_clear_error(void) { error_message[0] = '\0'; }
+
+const char *padim_status_name(padim_status s) {
+    switch (s) {
+    case PADIM_OK: return "PADIM_OK";
+    case PADIM_ERR_ARG: return "PADIM_ERR_ARG";
+    case PADIM_ERR_IO: return "PADIM_ERR_IO";
+    case PADIM_ERR_FORMAT: return "PADIM_ERR_FORMAT";
+    case PADIM_ERR_MISMATCH: return "PADIM_ERR_MISMATCH";
+    case PADIM_ERR_NOMEM: return "PADIM_ERR_NOMEM";
+    case PADIM_ERR_DEVICE: return "PADIM_ERR_DEVICE";
+    case PADIM_ERR_NUMERIC: return "PADIM_ERR_NUMERIC";
+    }
+    return "PADIM_ERR_UNKNOWN";
+}
+
+padim_status padim_fail(padim_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error_message, sizeof(error_message), fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+padim_status padim_fail_context(padim_status s, const char *fmt, ...) {
+    char prefix[1024], old[sizeof(error_message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof(prefix), fmt, ap);
+    va_end(ap);
+    memcpy(old, error_message, sizeof(old));
+    snprintf(error_message, sizeof(error_message), "%s: %s", prefix, old);
+    return s;
+}
+
+padim_status padim_alloc(void **out, size_t bytes, const char *what) {
+    *out = malloc(bytes ? bytes : 1);
+    if (!*out)
+        return padim_fail(PADIM_ERR_NOMEM, "out of host memory allocating %zu bytes for %s", bytes, what);
+    return PADIM_OK;
+}
+
+padim_status padim_calloc(void **out, size_t bytes, const char *what) {
+    *out = calloc(1, bytes ? bytes : 1);
+    if (!*out)
+        return padim_fail(PADIM_ERR_NOMEM, "out of host memory allocating %zu bytes for %s", bytes, what);
+    return PADIM_OK;
+}
+
+padim_status padim_alloc_aligned(void **out, size_t bytes, const char *what) {
+    size_t rounded = (bytes + 63) / 64 * 64;
+    *out = aligned_alloc(64, rounded ? rounded : 64);
+    if (!*out)
+        return padim_fail(PADIM_ERR_NOMEM, "out of host memory allocating %zu bytes for %s", bytes, what);
+    return PADIM_OK;
+}
+
+double padim_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int padim_thread_count(int rt_threads) {
+    if (rt_threads > 0) return rt_threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}

@@ -1,0 +1,182 @@
+/*
+ * padim.h - the public C API of padim-gpu.
+ *
+ * PaDiM (Defard et al. 2020): an ImageNet CNN (ResNet-18 or Wide-ResNet-50-2, up to
+ * layer3) embeds every patch of an image; fit models each patch position with a Gaussian
+ * over good images; score gives each patch its Mahalanobis distance, upsampled and
+ * smoothed into an anomaly map whose maximum is the image score.
+ *
+ * This header is the whole contract: the `padim-gpu` command line uses nothing else.
+ * Conventions:
+ *   - every function that can fail returns padim_status; PADIM_OK is 0. On failure a
+ *     message naming the file / value / hint is available from padim_last_error()
+ *     (thread-local, valid until the next failing call on the same thread).
+ *   - objects returned through `**out` are owned by the caller and freed with the
+ *     matching _free function; _free(NULL) is a no-op.
+ *   - shapes are written as (N, C, H, W) row-major, N images, S the preprocessed side.
+ */
+#ifndef PADIM_H
+#define PADIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PADIM_VERSION_STRING "0.1.0"
+
+typedef enum padim_status {
+    PADIM_OK = 0,
+    PADIM_ERR_ARG = 1,      /* invalid argument or configuration value */
+    PADIM_ERR_IO = 2,       /* cannot open / read / write a file */
+    PADIM_ERR_FORMAT = 3,   /* a file is corrupt, truncated or of the wrong kind */
+    PADIM_ERR_MISMATCH = 4, /* a file is valid but does not fit (shape, backbone, version) */
+    PADIM_ERR_NOMEM = 5,    /* host or device allocation failed */
+    PADIM_ERR_DEVICE = 6,   /* no usable GPU, or the CUDA backend is not built */
+    PADIM_ERR_NUMERIC = 7,  /* a numerical failure (e.g. covariance not positive definite) */
+} padim_status;
+
+/* Message for the last failure on this thread ("" when none). */
+const char *padim_last_error(void);
+/* Short name of a status ("PADIM_ERR_IO"). */
+const char *padim_status_name(padim_status s);
+
+/* ---------------------------------------------------------------- configuration */
+
+typedef enum padim_preset {
+    PADIM_PRESET_ANOMALIB = 0, /* squash-resize to resize x resize, torch-reflect blur */
+    PADIM_PRESET_PAPER = 1,    /* shorter side to resize, center crop, scipy-reflect blur */
+} padim_preset;
+
+typedef enum padim_backbone_kind {
+    PADIM_BACKBONE_RESNET18 = 0,
+    PADIM_BACKBONE_WIDE_RESNET50_2 = 1,
+} padim_backbone_kind;
+
+typedef enum padim_device {
+    PADIM_DEVICE_AUTO = 0, /* CUDA when built and a GPU works, else CPU */
+    PADIM_DEVICE_CPU = 1,
+    PADIM_DEVICE_CUDA = 2,
+} padim_device;
+
+typedef enum padim_precision {
+    PADIM_PRECISION_FP32 = 0, /* exact mode (default) */
+    PADIM_PRECISION_TF32 = 1, /* CUDA backbone only */
+    PADIM_PRECISION_FP16 = 2, /* CUDA backbone only */
+    PADIM_PRECISION_BF16 = 3, /* CUDA backbone only */
+} padim_precision;
+
+/* Everything that defines a model before it is fitted. Filled by padim_config_default()
+ * and optionally padim_config_load(); every field is stored in the fitted model. */
+typedef struct padim_config {
+    padim_backbone_kind backbone;
+    char weights[1024];  /* safetensors backbone weights (path) */
+    padim_preset preset;
+    int resize;          /* anomalib: output side of the squash resize; paper: shorter side */
+    int crop;            /* paper: center crop side; anomalib: 0 (input side = resize) */
+    int d;               /* kept channels (100 R18, 550 WRN50) */
+    uint32_t seed;       /* seed of the channel subset (42 anomalib, 1024 paper) */
+    double eps;          /* added to the covariance diagonal (0.01) */
+    double sigma;        /* Gaussian blur sigma of the anomaly map (4) */
+    int batch;           /* images per backbone batch (fit and score) */
+    int factor_fp16;     /* store the precision factor as fp16 in the model file */
+} padim_config;
+
+/* Defaults of a backbone and preset (weights path left empty). */
+void padim_config_default(padim_config *cfg, padim_backbone_kind backbone, padim_preset preset);
+/* Read a YAML config (configs/*.yaml); keys not present keep cfg's current values.
+ * Relative `weights` paths are resolved against the config file's directory. */
+padim_status padim_config_load(const char *path, padim_config *cfg);
+/* Input side in pixels after preprocessing (crop when set, else resize). */
+int padim_config_input_size(const padim_config *cfg);
+const char *padim_backbone_name(padim_backbone_kind k);     /* "resnet18" */
+const char *padim_preset_name(padim_preset p);              /* "anomalib" */
+padim_status padim_backbone_parse(const char *s, padim_backbone_kind *out);
+padim_status padim_preset_parse(const char *s, padim_preset *out);
+
+/* ---------------------------------------------------------------- images */
+
+/* A decoded image: 8-bit interleaved, channels 1 (gray), 3 (RGB) or 4 (RGBA);
+ * 16-bit TIFFs are reduced to 8 bits with rounding at load time. */
+typedef struct padim_image {
+    int width, height, channels;
+    uint8_t *data; /* (height, width, channels), owned */
+} padim_image;
+
+/* Decode PNG / JPEG / BMP (stb_image) or TIFF (libtiff). */
+padim_status padim_image_load(const char *path, padim_image *out);
+void padim_image_free(padim_image *img);
+
+/* ---------------------------------------------------------------- runtime options */
+
+/* Progress of long work: stage ("fit", "score"), done and total images. */
+typedef void (*padim_progress_fn)(void *user, const char *stage, int64_t done, int64_t total);
+
+typedef struct padim_runtime {
+    padim_device device;
+    int gpu;                    /* CUDA device ordinal */
+    int threads;                /* CPU threads; 0 = all cores */
+    padim_precision precision;  /* backbone precision (CUDA) */
+    padim_progress_fn progress; /* may be NULL */
+    void *progress_user;
+    int verbose;                /* 1: backend choice and timings on stderr */
+} padim_runtime;
+
+void padim_runtime_default(padim_runtime *rt);
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct padim_model padim_model;
+
+/* Fit a model on n good images (n >= 2) read from paths. Memory does not grow with n:
+ * images are decoded, embedded and accumulated batch by batch. */
+padim_status padim_fit_files(const padim_config *cfg, const padim_runtime *rt,
+                             const char *const *paths, int64_t n, padim_model **out);
+
+/* Save atomically (temporary file + rename); load with full validation. */
+padim_status padim_model_save(const padim_model *m, const char *path);
+padim_status padim_model_load(const char *path, padim_model **out);
+void padim_model_free(padim_model *m);
+
+/* Read-only view of a model's metadata. */
+typedef struct padim_model_info {
+    padim_config config;     /* as fitted (weights = path it was fitted with, informative) */
+    int input_size;          /* S */
+    int grid_h, grid_w;      /* layer1 grid: H = W = S/4 */
+    int channels_total;      /* C = C1 + C2 + C3 */
+    int64_t n_train;         /* images the statistics were fitted on */
+    const int32_t *idx;      /* (D) kept channel indices, in sampling order */
+    int has_thresholds;      /* set by evaluation */
+    double image_threshold, pixel_threshold; /* F1-optimal, raw score units */
+    double score_min, score_max;             /* raw score range seen at evaluation */
+    int factor_fp16;
+    int64_t file_bytes;      /* size on disk when loaded, 0 otherwise */
+} padim_model_info;
+
+void padim_model_get_info(const padim_model *m, padim_model_info *info);
+/* Store evaluation thresholds (raw units) in the model. */
+void padim_model_set_thresholds(padim_model *m, double image_threshold, double pixel_threshold,
+                                double score_min, double score_max);
+
+/* ---------------------------------------------------------------- scoring */
+
+/* A scoring session holds the backend (and, on CUDA, the device copy of the model). */
+typedef struct padim_scorer padim_scorer;
+
+padim_status padim_scorer_create(const padim_model *m, const padim_runtime *rt,
+                                 padim_scorer **out);
+void padim_scorer_free(padim_scorer *s);
+/* Name of the backend in use ("cpu", "cuda:0 NVIDIA H100 ..."). */
+const char *padim_scorer_backend(const padim_scorer *s);
+
+/* Score n decoded images. scores: (n) image scores (max of the smoothed map).
+ * maps: NULL or (n, S, S) smoothed anomaly maps at the preprocessed size S. */
+padim_status padim_score_images(padim_scorer *s, const padim_image *images, int64_t n,
+                                float *scores, float *maps);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PADIM_H */

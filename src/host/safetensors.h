@@ -1,0 +1,61 @@
+/*
+ * safetensors.h - read and write safetensors files (the format timm and Hugging Face
+ * publish weights in): 8-byte little-endian header length, a JSON header parsed with
+ * cJSON ({"name": {"dtype", "shape", "data_offsets"}, "__metadata__": {str: str}}), then
+ * the raw little-endian tensor bytes. Used for backbone weights and for model files.
+ */
+#ifndef PADIM_SAFETENSORS_H
+#define PADIM_SAFETENSORS_H
+
+#include "padim.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum st_dtype { ST_F32 = 0, ST_F16, ST_BF16, ST_F64, ST_I32, ST_I64, ST_U8 } st_dtype;
+
+typedef struct st_tensor {
+    char *name;
+    st_dtype dtype;
+    int ndim;
+    int64_t shape[8];
+    size_t nbytes;
+    const void *data; /* points into the file's data block (owned by st_file) */
+} st_tensor;
+
+typedef struct st_file {
+    char *path;
+    int n_tensors;
+    st_tensor *tensors;
+    int n_meta;
+    char **meta_keys, **meta_values;
+    void *blob; /* whole data block */
+    size_t blob_bytes;
+} st_file;
+
+/* Read and validate a whole file: header JSON, dtypes, offsets in bounds and not
+ * overlapping, file length equal to the header's end (truncation -> PADIM_ERR_FORMAT
+ * naming the path, expected and actual size). */
+padim_status st_read(const char *path, st_file *out);
+void st_free(st_file *f);
+/* NULL when absent. */
+const st_tensor *st_find(const st_file *f, const char *name);
+const char *st_meta(const st_file *f, const char *key);
+const char *st_dtype_name(st_dtype d);
+size_t st_dtype_size(st_dtype d);
+
+/* Writer: collect tensors (data pointers borrowed until st_writer_write) and metadata,
+ * then write atomically to path (path.tmp.<pid> + fsync + rename). */
+typedef struct st_writer st_writer;
+padim_status st_writer_create(st_writer **out);
+padim_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
+                           const int64_t *shape, const void *data);
+padim_status st_writer_meta(st_writer *w, const char *key, const char *value);
+padim_status st_writer_write(st_writer *w, const char *path);
+void st_writer_free(st_writer *w);
+
+/* Convert IEEE half <-> float (round to nearest even). */
+uint16_t padim_f32_to_f16(float f);
+float padim_f16_to_f32(uint16_t h);
+
+#endif
