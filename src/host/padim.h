@@ -86,7 +86,7 @@ typedef struct padim_config {
 
 /* Defaults of a backbone and preset (weights path left empty). */
 void padim_config_default(padim_config *cfg, padim_backbone_kind backbone, padim_preset preset);
-/* Read a YAML config (configs/*.yaml); keys not present keep cfg's current values.
+/* Read a YAML config (configs/<name>.yaml); keys not present keep cfg's current values.
  * Relative `weights` paths are resolved against the config file's directory. */
 padim_status padim_config_load(const char *path, padim_config *cfg);
 /* Input side in pixels after preprocessing (crop when set, else resize). */
