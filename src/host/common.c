@@ -43,7 +43,14 @@ padim_status padim_fail_context(padim_status s, const char *fmt, ...) {
     vsnprintf(prefix, sizeof(prefix), fmt, ap);
     va_end(ap);
     memcpy(old, error_message, sizeof(old));
-    snprintf(error_message, sizeof(error_message), "%s: %s", prefix, old);
+    /* Truncation of very long messages is acceptable: compose by hand to say so. */
+    size_t lp = strnlen(prefix, sizeof(prefix) - 1), lo = strnlen(old, sizeof(old) - 1);
+    size_t cap = sizeof(error_message) - 1;
+    size_t n = 0;
+    for (size_t i = 0; i < lp && n < cap; i++) error_message[n++] = prefix[i];
+    for (const char *sep = ": "; *sep && n < cap; sep++) error_message[n++] = *sep;
+    for (size_t i = 0; i < lo && n < cap; i++) error_message[n++] = old[i];
+    error_message[n] = '\0';
     return s;
 }
 
