@@ -1,7 +1,720 @@
-/* cli.c - placeholder until the command line lands. */
+/*
+ * cli.c - the `padim-gpu` command line: a thin client of padim.h (fit, score, info,
+ * demo). Everything it does goes through the public API; user errors print one clear
+ * message on stderr and exit 1 (2 for usage errors).
+ */
 #include "padim.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
-int main(void) {
-    fprintf(stderr, "padim-gpu: not built yet\n");
-    return 1;
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PADIM_SOURCE_DIR
+#define PADIM_SOURCE_DIR "."
+#endif
+
+static int quiet = 0;
+
+static int fail_status(padim_status st) {
+    fprintf(stderr, "padim-gpu: error: %s\n", padim_last_error());
+    return st == PADIM_ERR_ARG ? 2 : 1;
+}
+
+static int usage_error(const char *cmd, const char *msg) {
+    fprintf(stderr, "padim-gpu %s: %s\nTry 'padim-gpu %s --help'.\n", cmd, msg, cmd);
+    return 2;
+}
+
+/* Progress on stderr: a single updating line on a terminal, a line per 10% otherwise. */
+static void progress(void *user, const char *stage, int64_t done, int64_t total) {
+    (void)user;
+    if (quiet) return;
+    static int last_decile = -1;
+    if (isatty(2)) {
+        fprintf(stderr, "\r%s: %lld/%lld images", stage, (long long)done, (long long)total);
+        if (done == total) fputc('\n', stderr);
+    } else {
+        int dec = (int)(10 * done / (total ? total : 1));
+        if (dec != last_decile || done == total) {
+            fprintf(stderr, "%s: %lld/%lld images\n", stage, (long long)done, (long long)total);
+            last_decile = dec;
+        }
+        if (done == total) last_decile = -1;
+    }
+}
+
+/* Where configs/ and weights/ live: $PADIM_HOME, the source tree, installed share dirs. */
+static const char *data_dir(void) {
+    static char buf[PATH_MAX];
+    const char *env = getenv("PADIM_HOME");
+    const char *cands[] = {env, PADIM_SOURCE_DIR, "/usr/local/share/padim-gpu", "/usr/share/padim-gpu"};
+    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+        if (!cands[i]) continue;
+        snprintf(buf, sizeof(buf), "%s/configs", cands[i]);
+        struct stat sb;
+        if (stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            snprintf(buf, sizeof(buf), "%s", cands[i]);
+            return buf;
+        }
+    }
+    return ".";
+}
+
+static int is_dir(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int mkdir_p(const char *path) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+/* Write text to path atomically. */
+static padim_status write_text_atomic(const char *path, const char *text) {
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        fprintf(stderr, "padim-gpu: error: %s: cannot create: %s\n", path, strerror(errno));
+        return PADIM_ERR_IO;
+    }
+    size_t len = strlen(text);
+    int ok = fwrite(text, 1, len, f) == len;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "padim-gpu: error: %s: write failed: %s\n", path, strerror(errno));
+        remove(tmp);
+        return PADIM_ERR_IO;
+    }
+    return PADIM_OK;
+}
+
+/* A growable string for CSV / JSON output. */
+typedef struct sbuf {
+    char *s;
+    size_t n, cap;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int need = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (need < 0) return;
+        if (b->s && b->n + (size_t)need < b->cap) {
+            b->n += (size_t)need;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)need + 1) * 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            fprintf(stderr, "padim-gpu: out of memory\n");
+            exit(1);
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+/* JSON string escaping of a path. */
+static void sb_json_str(sbuf *b, const char *s) {
+    sb_printf(b, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') sb_printf(b, "\\%c", c);
+        else if (c < 0x20) sb_printf(b, "\\u%04x", c);
+        else sb_printf(b, "%c", c);
+    }
+    sb_printf(b, "\"");
+}
+
+/* ---------------------------------------------------------------- shared options */
+
+typedef struct common_opts {
+    padim_runtime rt;
+    const char *config;
+    const char *backbone, *preset, *weights;
+    int d, batch, resize, crop, factor_fp16;
+    long seed;
+    double eps;
+} common_opts;
+
+enum {
+    OPT_DEVICE = 1000,
+    OPT_GPU,
+    OPT_THREADS,
+    OPT_PRECISION,
+    OPT_CONFIG,
+    OPT_BACKBONE,
+    OPT_PRESET,
+    OPT_WEIGHTS,
+    OPT_D,
+    OPT_SEED,
+    OPT_EPS,
+    OPT_BATCH,
+    OPT_RESIZE,
+    OPT_CROP,
+    OPT_FACTOR,
+    OPT_MAPS,
+    OPT_HEATMAPS,
+    OPT_CSV,
+    OPT_JSON,
+    OPT_QUIET,
+};
+
+#define RUNTIME_LONGOPTS                                                                     \
+    {"device", required_argument, 0, OPT_DEVICE}, {"gpu", required_argument, 0, OPT_GPU},    \
+        {"threads", required_argument, 0, OPT_THREADS},                                      \
+        {"precision", required_argument, 0, OPT_PRECISION}, {"quiet", no_argument, 0, 'q'},   \
+        {"help", no_argument, 0, 'h'}
+
+#define RUNTIME_HELP                                                                          \
+    "  --device cpu|cuda|auto   backend (default auto: CUDA when built and a GPU works)\n"     \
+    "  --gpu N                  CUDA device ordinal (default 0)\n"                             \
+    "  --threads N              CPU threads (default: all cores)\n"                            \
+    "  --precision fp32|tf32|fp16|bf16  backbone precision on CUDA (default fp32, exact)\n"    \
+    "  -q, --quiet              no progress on stderr\n"                                       \
+    "  -h, --help               this help\n"
+
+static long parse_long(const char *cmd, const char *opt, const char *v, long lo, long hi, int *bad) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "padim-gpu %s: %s expects an integer in [%ld, %ld], got '%s'\n", cmd, opt, lo, hi, v);
+        *bad = 1;
+    }
+    return x;
+}
+
+/* Handle a runtime option; returns 1 when handled, -1 on a bad value, 0 when not ours. */
+static int runtime_option(const char *cmd, int c, const char *arg, common_opts *o) {
+    int bad = 0;
+    switch (c) {
+    case OPT_DEVICE:
+        if (!strcmp(arg, "cpu")) o->rt.device = PADIM_DEVICE_CPU;
+        else if (!strcmp(arg, "cuda")) o->rt.device = PADIM_DEVICE_CUDA;
+        else if (!strcmp(arg, "auto")) o->rt.device = PADIM_DEVICE_AUTO;
+        else {
+            fprintf(stderr, "padim-gpu %s: --device expects cpu, cuda or auto, got '%s'\n", cmd, arg);
+            return -1;
+        }
+        return 1;
+    case OPT_GPU: o->rt.gpu = (int)parse_long(cmd, "--gpu", arg, 0, 64, &bad); return bad ? -1 : 1;
+    case OPT_THREADS: o->rt.threads = (int)parse_long(cmd, "--threads", arg, 1, 1024, &bad); return bad ? -1 : 1;
+    case OPT_PRECISION:
+        if (!strcmp(arg, "fp32")) o->rt.precision = PADIM_PRECISION_FP32;
+        else if (!strcmp(arg, "tf32")) o->rt.precision = PADIM_PRECISION_TF32;
+        else if (!strcmp(arg, "fp16")) o->rt.precision = PADIM_PRECISION_FP16;
+        else if (!strcmp(arg, "bf16")) o->rt.precision = PADIM_PRECISION_BF16;
+        else {
+            fprintf(stderr, "padim-gpu %s: --precision expects fp32, tf32, fp16 or bf16, got '%s'\n", cmd, arg);
+            return -1;
+        }
+        return 1;
+    case 'q': quiet = 1; return 1;
+    }
+    return 0;
+}
+
+static void common_init(common_opts *o) {
+    memset(o, 0, sizeof(*o));
+    padim_runtime_default(&o->rt);
+    o->rt.progress = progress;
+    o->seed = -1;
+    o->eps = -1;
+    o->factor_fp16 = -1;
+    o->crop = -1;
+}
+
+/* Build the config: defaults of backbone/preset, then the config file (explicit or the
+ * built-in configs/<backbone>_<preset>.yaml), then command-line overrides. */
+static padim_status build_config(const common_opts *o, padim_config *cfg) {
+    padim_backbone_kind bk = PADIM_BACKBONE_RESNET18;
+    padim_preset pr = PADIM_PRESET_ANOMALIB;
+    if (o->backbone && padim_backbone_parse(o->backbone, &bk) != PADIM_OK) return PADIM_ERR_ARG;
+    if (o->preset && padim_preset_parse(o->preset, &pr) != PADIM_OK) return PADIM_ERR_ARG;
+    padim_config_default(cfg, bk, pr);
+    char path[PATH_MAX + 128];
+    if (o->config) snprintf(path, sizeof(path), "%s", o->config);
+    else snprintf(path, sizeof(path), "%s/configs/%s_%s.yaml", data_dir(), padim_backbone_name(bk), padim_preset_name(pr));
+    padim_status st = padim_config_load(path, cfg);
+    if (st != PADIM_OK) return st;
+    /* An explicit --backbone/--preset wins over the file's. */
+    if (o->backbone && cfg->backbone != bk) padim_config_default(cfg, bk, cfg->preset);
+    if (o->preset) cfg->preset = pr;
+    if (o->weights) snprintf(cfg->weights, sizeof(cfg->weights), "%s", o->weights);
+    if (o->d > 0) cfg->d = o->d;
+    if (o->seed >= 0) cfg->seed = (uint32_t)o->seed;
+    if (o->eps >= 0) cfg->eps = o->eps;
+    if (o->batch > 0) cfg->batch = o->batch;
+    if (o->resize > 0) cfg->resize = o->resize;
+    if (o->crop >= 0) cfg->crop = o->crop;
+    if (o->factor_fp16 >= 0) cfg->factor_fp16 = o->factor_fp16;
+    return padim_config_validate(cfg);
+}
+
+/* ---------------------------------------------------------------- fit */
+
+static const char *fit_help =
+    "usage: padim-gpu fit [options] TRAIN_DIR|IMAGE... -o MODEL\n"
+    "\n"
+    "Fit a PaDiM model on good images (a folder, searched recursively, or files).\n"
+    "Memory does not grow with the number of images (streaming statistics).\n"
+    "\n"
+    "  -o, --output MODEL       model file to write (default model.padim)\n"
+    "  --config FILE            YAML config (default configs/<backbone>_<preset>.yaml)\n"
+    "  --backbone NAME          resnet18 (default) | wide_resnet50_2\n"
+    "  --preset NAME            anomalib (default) | paper\n"
+    "  --weights FILE           backbone weights (.safetensors)\n"
+    "  --d N                    kept embedding channels (100 / 550)\n"
+    "  --seed N                 seed of the channel choice (42 anomalib, 1024 paper)\n"
+    "  --eps X                  covariance regularization (0.01)\n"
+    "  --resize N, --crop N     preprocessing sizes (see README)\n"
+    "  --batch N                images per batch\n"
+    "  --factor-dtype f32|f16   precision factor storage (f16: half the model size)\n" RUNTIME_HELP
+    "\n"
+    "example: padim-gpu fit ../shared/data/mvtec_ad/bottle/train/good -o bottle.padim\n";
+
+static int parse_config_option(const char *cmd, int c, const char *arg, common_opts *o) {
+    int bad = 0;
+    switch (c) {
+    case OPT_CONFIG: o->config = arg; return 1;
+    case OPT_BACKBONE: o->backbone = arg; return 1;
+    case OPT_PRESET: o->preset = arg; return 1;
+    case OPT_WEIGHTS: o->weights = arg; return 1;
+    case OPT_D: o->d = (int)parse_long(cmd, "--d", arg, 1, 4096, &bad); return bad ? -1 : 1;
+    case OPT_SEED: o->seed = parse_long(cmd, "--seed", arg, 0, 4294967295L, &bad); return bad ? -1 : 1;
+    case OPT_BATCH: o->batch = (int)parse_long(cmd, "--batch", arg, 1, 4096, &bad); return bad ? -1 : 1;
+    case OPT_RESIZE: o->resize = (int)parse_long(cmd, "--resize", arg, 16, 4096, &bad); return bad ? -1 : 1;
+    case OPT_CROP: o->crop = (int)parse_long(cmd, "--crop", arg, 0, 4096, &bad); return bad ? -1 : 1;
+    case OPT_EPS: {
+        char *end;
+        o->eps = strtod(arg, &end);
+        if (end == arg || *end || !(o->eps >= 0)) {
+            fprintf(stderr, "padim-gpu %s: --eps expects a non-negative number, got '%s'\n", cmd, arg);
+            return -1;
+        }
+        return 1;
+    }
+    case OPT_FACTOR:
+        if (!strcmp(arg, "f32")) o->factor_fp16 = 0;
+        else if (!strcmp(arg, "f16")) o->factor_fp16 = 1;
+        else {
+            fprintf(stderr, "padim-gpu %s: --factor-dtype expects f32 or f16, got '%s'\n", cmd, arg);
+            return -1;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+#define CONFIG_LONGOPTS                                                                          \
+    {"config", required_argument, 0, OPT_CONFIG}, {"backbone", required_argument, 0, OPT_BACKBONE}, \
+        {"preset", required_argument, 0, OPT_PRESET}, {"weights", required_argument, 0, OPT_WEIGHTS}, \
+        {"d", required_argument, 0, OPT_D}, {"seed", required_argument, 0, OPT_SEED},                \
+        {"eps", required_argument, 0, OPT_EPS}, {"batch", required_argument, 0, OPT_BATCH},          \
+        {"resize", required_argument, 0, OPT_RESIZE}, {"crop", required_argument, 0, OPT_CROP},      \
+        {"factor-dtype", required_argument, 0, OPT_FACTOR}
+
+/* Expand folders (recursively) and files into one list. */
+static padim_status collect_inputs(char **args, int nargs, char ***paths, int64_t *n) {
+    *paths = NULL;
+    *n = 0;
+    int64_t cap = 0;
+    for (int a = 0; a < nargs; a++) {
+        char **sub = NULL;
+        int64_t ns = 0;
+        if (is_dir(args[a])) {
+            padim_status st = padim_list_images(args[a], 1, &sub, &ns);
+            if (st != PADIM_OK) {
+                padim_free_paths(*paths, *n);
+                *paths = NULL;
+                *n = 0;
+                return st;
+            }
+        } else {
+            struct stat sb;
+            if (stat(args[a], &sb) != 0) {
+                padim_free_paths(*paths, *n);
+                *paths = NULL;
+                *n = 0;
+                fprintf(stderr, "padim-gpu: error: %s: %s\n", args[a], strerror(errno));
+                return PADIM_ERR_IO;
+            }
+            sub = malloc(sizeof(char *));
+            sub[0] = strdup(args[a]);
+            ns = 1;
+        }
+        if (*n + ns > cap) {
+            cap = (*n + ns) * 2;
+            *paths = realloc(*paths, (size_t)cap * sizeof(char *));
+        }
+        for (int64_t i = 0; i < ns; i++) (*paths)[(*n)++] = sub[i];
+        free(sub);
+    }
+    return PADIM_OK;
+}
+
+static int cmd_fit(int argc, char **argv) {
+    common_opts o;
+    common_init(&o);
+    const char *output = "model.padim";
+    static struct option longopts[] = {{"output", required_argument, 0, 'o'}, CONFIG_LONGOPTS,
+                                       RUNTIME_LONGOPTS, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(fit_help, stdout);
+            return 0;
+        }
+        if (c == 'o') {
+            output = optarg;
+            continue;
+        }
+        int r = runtime_option("fit", c, optarg, &o);
+        if (r == 0) r = parse_config_option("fit", c, optarg, &o);
+        if (r < 0) return 2;
+        if (r == 0) return usage_error("fit", "unknown option");
+    }
+    if (optind >= argc) return usage_error("fit", "missing TRAIN_DIR (a folder of good images)");
+    padim_config cfg;
+    padim_status st = build_config(&o, &cfg);
+    if (st != PADIM_OK) return fail_status(st);
+    char **paths;
+    int64_t n;
+    if (collect_inputs(argv + optind, argc - optind, &paths, &n) != PADIM_OK) return 1;
+    if (!quiet)
+        fprintf(stderr, "fit: %lld images, %s, preset %s, input %d, d %d, seed %u\n", (long long)n,
+                padim_backbone_name(cfg.backbone), padim_preset_name(cfg.preset), padim_config_input_size(&cfg),
+                cfg.d, cfg.seed);
+    o.rt.verbose = !quiet;
+    padim_model *m = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    st = padim_fit_files(&cfg, &o.rt, (const char *const *)paths, n, &m);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    padim_free_paths(paths, n);
+    if (st != PADIM_OK) return fail_status(st);
+    st = padim_model_save(m, output);
+    if (st != PADIM_OK) {
+        padim_model_free(m);
+        return fail_status(st);
+    }
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    struct stat sb;
+    long long bytes = stat(output, &sb) == 0 ? (long long)sb.st_size : -1;
+    printf("fitted %lld images in %.2f s (%.1f images/s); model written to %s (%.1f MB)\n", (long long)n, secs,
+           (double)n / secs, output, (double)bytes / 1e6);
+    padim_model_free(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- score */
+
+static const char *score_help =
+    "usage: padim-gpu score [options] MODEL IMAGE|DIR...\n"
+    "\n"
+    "Score images (folders are searched recursively). Prints one CSV line per image\n"
+    "(path,score[,label,normalized]) on stdout, or writes files with -o.\n"
+    "label and normalized appear when the model holds evaluation thresholds\n"
+    "(padim-gpu eval --save-thresholds).\n"
+    "\n"
+    "  -o, --out-dir DIR        write DIR/scores.csv and DIR/scores.json\n"
+    "  --maps                   also DIR/maps/<name>.tiff: float32 anomaly maps (S x S)\n"
+    "  --heatmaps               also DIR/heatmaps/<name>.png: map over the image\n"
+    "  --batch N                images per batch (default: the model's)\n" RUNTIME_HELP
+    "\n"
+    "Output names: the input path relative to the folder given, '/' -> '_', no extension.\n"
+    "example: padim-gpu score bottle.padim ../shared/data/mvtec_ad/bottle/test -o out --heatmaps\n";
+
+/* Output name of an input: relative to its root argument, '/' -> '_', extension dropped. */
+static void output_name(const char *path, char *out, size_t cap) {
+    const char *base = path;
+    snprintf(out, cap, "%s", base);
+    char *dot = strrchr(out, '.');
+    char *slash = strrchr(out, '/');
+    if (dot && (!slash || dot > slash)) *dot = '\0';
+}
+
+static int cmd_score(int argc, char **argv) {
+    common_opts o;
+    common_init(&o);
+    const char *outdir = NULL;
+    int want_maps = 0, want_heat = 0;
+    static struct option longopts[] = {{"out-dir", required_argument, 0, 'o'},
+                                       {"maps", no_argument, 0, OPT_MAPS},
+                                       {"heatmaps", no_argument, 0, OPT_HEATMAPS},
+                                       {"batch", required_argument, 0, OPT_BATCH},
+                                       RUNTIME_LONGOPTS,
+                                       {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(score_help, stdout);
+            return 0;
+        }
+        if (c == 'o') outdir = optarg;
+        else if (c == OPT_MAPS) want_maps = 1;
+        else if (c == OPT_HEATMAPS) want_heat = 1;
+        else {
+            int r = runtime_option("score", c, optarg, &o);
+            if (r == 0) r = parse_config_option("score", c, optarg, &o);
+            if (r < 0) return 2;
+            if (r == 0) return usage_error("score", "unknown option");
+        }
+    }
+    if (argc - optind < 2) return usage_error("score", "expected MODEL and at least one IMAGE or DIR");
+    if ((want_maps || want_heat) && !outdir) return usage_error("score", "--maps and --heatmaps need -o DIR");
+    padim_model *m = NULL;
+    padim_status st = padim_model_load(argv[optind], &m);
+    if (st != PADIM_OK) return fail_status(st);
+    padim_model_info info;
+    padim_model_get_info(m, &info);
+
+    /* Inputs, with their display names relative to the argument they came from. */
+    char **paths = NULL, **names = NULL;
+    int64_t n = 0;
+    for (int a = optind + 1; a < argc; a++) {
+        char **sub;
+        int64_t ns;
+        if (collect_inputs(argv + a, 1, &sub, &ns) != PADIM_OK) {
+            padim_free_paths(paths, n);
+            padim_free_paths(names, n);
+            padim_model_free(m);
+            return 1;
+        }
+        paths = realloc(paths, (size_t)(n + ns) * sizeof(char *));
+        names = realloc(names, (size_t)(n + ns) * sizeof(char *));
+        size_t rootlen = is_dir(argv[a]) ? strlen(argv[a]) : 0;
+        for (int64_t i = 0; i < ns; i++) {
+            const char *rel = sub[i] + rootlen;
+            while (*rel == '/') rel++;
+            if (!rootlen) {
+                const char *sl = strrchr(sub[i], '/');
+                rel = sl ? sl + 1 : sub[i];
+            }
+            char nm[PATH_MAX];
+            output_name(rel, nm, sizeof(nm));
+            for (char *p = nm; *p; p++)
+                if (*p == '/') *p = '_';
+            paths[n + i] = sub[i];
+            names[n + i] = strdup(nm);
+        }
+        free(sub);
+        n += ns;
+    }
+    if (outdir) {
+        char d[PATH_MAX + 16];
+        int bad = mkdir_p(outdir) != 0;
+        if (want_maps) snprintf(d, sizeof(d), "%s/maps", outdir), bad |= mkdir_p(d) != 0;
+        if (want_heat) snprintf(d, sizeof(d), "%s/heatmaps", outdir), bad |= mkdir_p(d) != 0;
+        if (bad) {
+            fprintf(stderr, "padim-gpu: error: %s: cannot create output folder: %s\n", outdir, strerror(errno));
+            padim_free_paths(paths, n);
+            padim_free_paths(names, n);
+            padim_model_free(m);
+            return 1;
+        }
+    }
+    o.rt.verbose = !quiet;
+    o.rt.progress = NULL; /* the loop below reports progress over all inputs */
+    padim_scorer *sc = NULL;
+    st = padim_scorer_create(m, &o.rt, &sc);
+    if (st != PADIM_OK) {
+        padim_free_paths(paths, n);
+        padim_free_paths(names, n);
+        padim_model_free(m);
+        return fail_status(st);
+    }
+    if (!quiet) fprintf(stderr, "score: %lld images on %s\n", (long long)n, padim_scorer_backend(sc));
+    const int S = info.input_size;
+    const int B = o.batch > 0 ? o.batch : (info.config.batch > 0 ? info.config.batch : 8);
+    float *scores = malloc((size_t)n * sizeof(float));
+    float *maps = (want_maps || want_heat) ? malloc((size_t)B * S * S * sizeof(float)) : NULL;
+    float *rgb = want_heat ? malloc((size_t)3 * S * S * sizeof(float)) : NULL;
+    uint8_t *heat = want_heat ? malloc((size_t)3 * S * S) : NULL;
+    padim_image *imgs = calloc((size_t)B, sizeof(padim_image));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
+        int nb = (int)(n - i < B ? n - i : B);
+        for (int k = 0; k < nb && st == PADIM_OK; k++) st = padim_image_load(paths[i + k], &imgs[k]);
+        if (st == PADIM_OK) st = padim_score_images(sc, imgs, nb, scores + i, maps);
+        if (st == PADIM_OK) progress(NULL, "score", i + nb, n);
+        for (int k = 0; st == PADIM_OK && k < nb && maps; k++) {
+            char p[PATH_MAX * 2];
+            const float *mp = maps + (size_t)k * S * S;
+            if (want_maps) {
+                snprintf(p, sizeof(p), "%s/maps/%s.tiff", outdir, names[i + k]);
+                st = padim_write_tiff_f32(p, S, S, mp);
+            }
+            if (st == PADIM_OK && want_heat) {
+                st = padim_model_input_rgb(m, &imgs[k], rgb);
+                /* Colour range: 0 .. the image threshold x 2 when known, else the map's max. */
+                float vmax = 0;
+                for (size_t q = 0; q < (size_t)S * S; q++) vmax = mp[q] > vmax ? mp[q] : vmax;
+                if (info.has_thresholds) vmax = (float)(2.0 * info.image_threshold);
+                padim_render_heatmap(rgb, mp, S, 0.0f, vmax > 0 ? vmax : 1.0f, 0.5f, heat);
+                snprintf(p, sizeof(p), "%s/heatmaps/%s.png", outdir, names[i + k]);
+                if (st == PADIM_OK) st = padim_write_png(p, S, S, 3, heat);
+            }
+        }
+        for (int k = 0; k < nb; k++) padim_image_free(&imgs[k]);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int rc = 0;
+    if (st != PADIM_OK) {
+        rc = fail_status(st);
+    } else {
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        sbuf csv = {0}, js = {0};
+        sb_printf(&csv, "path,score%s\n", info.has_thresholds ? ",label,normalized" : "");
+        sb_printf(&js, "{\n  \"model\": ");
+        sb_json_str(&js, argv[optind]);
+        sb_printf(&js, ",\n  \"backend\": ");
+        sb_json_str(&js, padim_scorer_backend(sc));
+        sb_printf(&js, ",\n  \"input_size\": %d,\n  \"seconds\": %.6f,\n  \"images\": [\n", S, secs);
+        for (int64_t i = 0; i < n; i++) {
+            sb_printf(&csv, "%s,%.9g", paths[i], (double)scores[i]);
+            sb_printf(&js, "    {\"path\": ");
+            sb_json_str(&js, paths[i]);
+            sb_printf(&js, ", \"name\": ");
+            sb_json_str(&js, names[i]);
+            sb_printf(&js, ", \"score\": %.9g", (double)scores[i]);
+            if (info.has_thresholds) {
+                int label = scores[i] >= info.image_threshold;
+                double range = info.score_max - info.score_min;
+                double norm = (scores[i] - info.image_threshold) / (range > 0 ? range : 1) + 0.5;
+                norm = norm < 0 ? 0 : norm > 1 ? 1 : norm;
+                sb_printf(&csv, ",%d,%.6f", label, norm);
+                sb_printf(&js, ", \"label\": %d, \"normalized\": %.6f", label, norm);
+            }
+            sb_printf(&csv, "\n");
+            sb_printf(&js, "}%s\n", i + 1 < n ? "," : "");
+        }
+        sb_printf(&js, "  ]\n}\n");
+        if (outdir) {
+            char p[PATH_MAX + 16];
+            snprintf(p, sizeof(p), "%s/scores.csv", outdir);
+            if (write_text_atomic(p, csv.s) != PADIM_OK) rc = 1;
+            snprintf(p, sizeof(p), "%s/scores.json", outdir);
+            if (!rc && write_text_atomic(p, js.s) != PADIM_OK) rc = 1;
+            if (!rc && !quiet)
+                fprintf(stderr, "scored %lld images in %.2f s (%.1f images/s); wrote %s/scores.csv, scores.json%s%s\n",
+                        (long long)n, secs, (double)n / secs, outdir, want_maps ? ", maps/" : "",
+                        want_heat ? ", heatmaps/" : "");
+        } else {
+            fputs(csv.s, stdout);
+            if (!quiet) fprintf(stderr, "scored %lld images in %.2f s (%.1f images/s)\n", (long long)n, secs, (double)n / secs);
+        }
+        free(csv.s);
+        free(js.s);
+    }
+    free(imgs);
+    free(scores);
+    free(maps);
+    free(rgb);
+    free(heat);
+    padim_scorer_free(sc);
+    padim_free_paths(paths, n);
+    padim_free_paths(names, n);
+    padim_model_free(m);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- info */
+
+static int cmd_info(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        puts("usage: padim-gpu info MODEL\n\nPrint a model file's metadata (backbone, preset, sizes, seed, "
+             "channel indices, thresholds).");
+        return 0;
+    }
+    if (argc != 2) return usage_error("info", "expected exactly one MODEL file");
+    padim_model *m = NULL;
+    padim_status st = padim_model_load(argv[1], &m);
+    if (st != PADIM_OK) return fail_status(st);
+    padim_model_info in;
+    padim_model_get_info(m, &in);
+    const padim_config *c = &in.config;
+    printf("model:          %s (%.1f MB)\n", argv[1], (double)in.file_bytes / 1e6);
+    printf("backbone:       %s (layers layer1, layer2, layer3; %d channels)\n", padim_backbone_name(c->backbone),
+           in.channels_total);
+    printf("preset:         %s (resize %d, crop %d, input %dx%d)\n", padim_preset_name(c->preset), c->resize, c->crop,
+           in.input_size, in.input_size);
+    printf("grid:           %dx%d = %d positions\n", in.grid_h, in.grid_w, in.grid_h * in.grid_w);
+    printf("d:              %d (seed %u)\n", c->d, c->seed);
+    printf("idx:           ");
+    for (int i = 0; i < c->d && i < 12; i++) printf(" %d", in.idx[i]);
+    printf("%s\n", c->d > 12 ? " ..." : "");
+    printf("eps:            %g\n", c->eps);
+    printf("sigma:          %g\n", c->sigma);
+    printf("trained on:     %lld images\n", (long long)in.n_train);
+    printf("factor:         packed lower-triangular L^-1, %s\n", in.factor_fp16 ? "fp16" : "fp32");
+    printf("weights from:   %s\n", c->weights);
+    if (in.has_thresholds)
+        printf("thresholds:     image %.6g, pixel %.6g (score range %.6g .. %.6g)\n", in.image_threshold,
+               in.pixel_threshold, in.score_min, in.score_max);
+    else
+        printf("thresholds:     none (run padim-gpu eval --save-thresholds)\n");
+    padim_model_free(m);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+int cmd_demo(int argc, char **argv);
+
+static const char *main_help =
+    "usage: padim-gpu COMMAND [options]\n"
+    "\n"
+    "PaDiM anomaly detection (Defard et al. 2020), exact on the CPU, fast on NVIDIA GPUs.\n"
+    "\n"
+    "commands:\n"
+    "  demo     generate a small synthetic dataset, fit, score, write heatmaps\n"
+    "  fit      fit a model on a folder of good images\n"
+    "  score    score images with a model: scores, anomaly maps, heatmaps\n"
+    "  info     print a model file's metadata\n"
+    "\n"
+    "'padim-gpu COMMAND --help' describes each command. padim-gpu " PADIM_VERSION_STRING "\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(main_help, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        puts("padim-gpu " PADIM_VERSION_STRING);
+        return 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "fit")) return cmd_fit(argc - 1, argv + 1);
+    if (!strcmp(cmd, "score")) return cmd_score(argc - 1, argv + 1);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "demo")) return cmd_demo(argc - 1, argv + 1);
+    fprintf(stderr, "padim-gpu: unknown command '%s'\n\n%s", cmd, main_help);
+    return 2;
 }

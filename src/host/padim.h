@@ -91,6 +91,8 @@ void padim_config_default(padim_config *cfg, padim_backbone_kind backbone, padim
 padim_status padim_config_load(const char *path, padim_config *cfg);
 /* Input side in pixels after preprocessing (crop when set, else resize). */
 int padim_config_input_size(const padim_config *cfg);
+/* Check ranges and consistency (input side a multiple of 16, crop <= resize, d <= C). */
+padim_status padim_config_validate(const padim_config *cfg);
 const char *padim_backbone_name(padim_backbone_kind k);     /* "resnet18" */
 const char *padim_preset_name(padim_preset p);              /* "anomalib" */
 padim_status padim_backbone_parse(const char *s, padim_backbone_kind *out);
@@ -104,6 +106,12 @@ typedef struct padim_image {
     int width, height, channels;
     uint8_t *data; /* (height, width, channels), owned */
 } padim_image;
+
+/* Image files in dir, sorted by path (byte order): extensions .png .jpg .jpeg .bmp .tif
+ * .tiff (any case); recursive: also in subfolders (hidden entries skipped). An empty
+ * result is an error naming the folder. *paths is freed with padim_free_paths. */
+padim_status padim_list_images(const char *dir, int recursive, char ***paths, int64_t *n);
+void padim_free_paths(char **paths, int64_t n);
 
 /* Decode PNG / JPEG / BMP (stb_image) or TIFF (libtiff). */
 padim_status padim_image_load(const char *path, padim_image *out);
@@ -175,6 +183,20 @@ const char *padim_scorer_backend(const padim_scorer *s);
  * maps: NULL or (n, S, S) smoothed anomaly maps at the preprocessed size S. */
 padim_status padim_score_images(padim_scorer *s, const padim_image *images, int64_t n,
                                 float *scores, float *maps);
+
+/* ---------------------------------------------------------------- helpers for outputs */
+
+/* The model's preprocessing without normalization: RGB in [0, 1], rgb (3, S, S); what the
+ * anomaly map (S, S) is aligned with (for overlays). */
+padim_status padim_model_input_rgb(const padim_model *m, const padim_image *img, float *rgb);
+/* Heatmap overlay of map (S, S) over rgb (3, S, S): jet colormap from [vmin, vmax],
+ * blended with alpha; out (S, S, 3) uint8. */
+void padim_render_heatmap(const float *rgb, const float *map, int S, float vmin, float vmax,
+                          float alpha, uint8_t *out);
+/* Atomic writers (temporary file + rename): 8-bit PNG (h, w, channels) and a
+ * single-channel float32 TIFF (h, w). */
+padim_status padim_write_png(const char *path, int w, int h, int channels, const uint8_t *data);
+padim_status padim_write_tiff_f32(const char *path, int w, int h, const float *data);
 
 #ifdef __cplusplus
 }

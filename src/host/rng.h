@@ -21,8 +21,9 @@ uint32_t padim_mt_next(padim_mt19937 *r);
 /* random._randbelow(m) for 1 <= m < 2^32. */
 uint32_t padim_mt_randbelow(padim_mt19937 *r, uint32_t m);
 /* out[0..k) = random.sample(range(n), k) after random.seed(seed); 0 < k <= n.
- * Returns PADIM_ERR_ARG when k > n or k <= 0, PADIM_ERR_ARG when Python would use
- * the set method for these sizes (not needed for PaDiM's sizes). */
+ * Returns PADIM_ERR_ARG when k > n or k <= 0. Both of Python's strategies are
+ * reproduced (the pool method, which PaDiM's sizes use, and the set method used when
+ * n > 21 + 4^ceil(log4(3k))), so any n, k gives Python's answer. */
 padim_status padim_sample_channels(uint32_t seed, int n, int k, int32_t *out);
 
 #endif

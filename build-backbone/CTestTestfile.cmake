@@ -1,0 +1,10 @@
+# CMake generated Testfile for 
+# Source directory: /work/main
+# Build directory: /work/main/build-backbone
+# 
+# This file includes the relevant testing commands required for 
+# testing this directory and lists subdirectories to be tested as well.
+add_test([=[test_backbone]=] "/work/main/build-backbone/test_backbone")
+set_tests_properties([=[test_backbone]=] PROPERTIES  SKIP_RETURN_CODE "77" WORKING_DIRECTORY "/work/main" _BACKTRACE_TRIPLES "/work/main/CMakeLists.txt;88;add_test;/work/main/tests/backbone.cmake;5;padim_add_test;/work/main/tests/backbone.cmake;0;;/work/main/CMakeLists.txt;96;include;/work/main/CMakeLists.txt;0;")
+add_test([=[test_backbone_wrn50]=] "sh" "-c" "\"\$0\" -c 'import torch, torchvision' 2>/dev/null || { echo \"SKIP: \$0 has no torch/torchvision (needed to generate the WRN50 goldens)\"; exit 77; }; \"\$0\" \"\$1\" --wrn50 \"\$2\" && exec \"\$3\" --wrn50 \"\$2\"" "/usr/bin/python3" "/work/main/tests/ref_backbone.py" "/work/main/build-backbone/golden_backbone_wrn50" "/work/main/build-backbone/test_backbone")
+set_tests_properties([=[test_backbone_wrn50]=] PROPERTIES  SKIP_RETURN_CODE "77" TIMEOUT "600" WORKING_DIRECTORY "/work/main" _BACKTRACE_TRIPLES "/work/main/tests/backbone.cmake;6;add_test;/work/main/tests/backbone.cmake;0;;/work/main/CMakeLists.txt;96;include;/work/main/CMakeLists.txt;0;")

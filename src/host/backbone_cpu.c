@@ -1,0 +1,333 @@
+/*
+ * backbone_cpu.c - the CPU forward pass of the backbone (conv1 .. layer3, see backbone.h):
+ * the reference the cuDNN path is checked against, and the feature extractor of the CPU
+ * backend.
+ *
+ * Every convolution is a GEMM on one image's NCHW planes:
+ *   out (cout, Ho*Wo) = W (cout, cin*k*k) x col (cin*k*k, Ho*Wo)
+ * where col is the im2col matrix. A 1x1 stride-1 convolution uses the input plane itself
+ * as col (no copy). The output positions are cut into chunks of whole output rows; each
+ * chunk is im2col'ed into a small per-thread buffer, multiplied (cblas_sgemm, float32
+ * accumulation as OpenBLAS does it) and finished (bias, residual, ReLU) while it is still
+ * in cache. Residual blocks: the shortcut is added in the last conv's finishing pass
+ * (identity) or the downsample conv writes the block output first and the last conv
+ * accumulates onto it (GEMM beta = 1).
+ *
+ * Threads. Measured on the 2-core dev machine (benchmarks/RESULTS.md), three schemes:
+ *   (a) whole-image im2col + one sgemm per conv, OpenBLAS given the threads;
+ *   (b) one image per thread, OpenBLAS single-threaded;
+ *   (c) the chunks of each conv split across OpenMP threads, OpenBLAS single-threaded.
+ * (c) beat (a) (OpenBLAS threads small GEMMs poorly and im2col stays serial) and matched (b)
+ * at batch >= threads while also using every thread at batch 1, with a single set of
+ * activation buffers. So: (c) for every batch; OpenBLAS is set to one thread during the
+ * call and restored afterwards.
+ *
+ * Scratch: four activation buffers of one image (the largest activation of the net) plus
+ * one im2col chunk per thread; nothing grows with n.
+ */
+#include "backbone.h"
+#include "common.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Output columns per chunk: big enough for OpenBLAS to run near peak (packing the
+ * weights once per chunk is cheap against 2*cout*K*cols flops), small enough that the
+ * chunk's col block and output stay in L2/L3 for the finishing pass. Measured. */
+#define BB_CHUNK_COLS 512
+
+static int out_side(int h, int k, int stride, int pad) { return (h + 2 * pad - k) / stride + 1; }
+
+/* Chunking of a conv with Ho x Wo outputs over `threads` threads: rows per chunk. */
+static int chunk_rows(int Ho, int Wo, int threads) {
+    int rows = BB_CHUNK_COLS / Wo;
+    if (rows < 1) rows = 1;
+    if (rows > Ho) rows = Ho;
+    int nchunks = (Ho + rows - 1) / rows;
+    /* round the chunk count up to a multiple of the thread count, then even the rows */
+    nchunks = ((nchunks + threads - 1) / threads) * threads;
+    if (nchunks > Ho) nchunks = Ho;
+    return (Ho + nchunks - 1) / nchunks;
+}
+
+static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* col (cin*k*k, (oy1-oy0)*Wo) = im2col of output rows [oy0, oy1) of x (cin, H, W). Zero
+ * padding. */
+static void im2col_rows(const float *x, int cin, int H, int W, int k, int s, int pad,
+                        int oy0, int oy1, int Wo, float *col) {
+    const int64_t pc = (int64_t)(oy1 - oy0) * Wo;
+    float *dst = col;
+    for (int c = 0; c < cin; c++) {
+        const float *xc = x + (int64_t)c * H * W;
+        for (int ky = 0; ky < k; ky++) {
+            for (int kx = 0; kx < k; kx++, dst += pc) {
+                /* ix = ox*s - pad + kx in [0, W)  <=>  ox in [lo, hi) */
+                int lo = pad - kx > 0 ? (pad - kx + s - 1) / s : 0;
+                int hi = floor_div(W - 1 + pad - kx, s) + 1;
+                if (lo > Wo) lo = Wo;
+                if (hi > Wo) hi = Wo;
+                if (hi < lo) hi = lo;
+                for (int oy = oy0; oy < oy1; oy++) {
+                    float *d = dst + (int64_t)(oy - oy0) * Wo;
+                    const int iy = oy * s - pad + ky;
+                    if (iy < 0 || iy >= H) {
+                        memset(d, 0, sizeof(float) * (size_t)Wo);
+                        continue;
+                    }
+                    const float *xr = xc + (int64_t)iy * W;
+                    for (int ox = 0; ox < lo; ox++) d[ox] = 0.0f;
+                    if (s == 1) {
+                        memcpy(d + lo, xr + lo - pad + kx, sizeof(float) * (size_t)(hi - lo));
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) d[ox] = xr[ox * s - pad + kx];
+                    }
+                    for (int ox = hi; ox < Wo; ox++) d[ox] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+typedef struct conv_args {
+    const bb_conv_spec *cs;
+    const float *w; /* (cout, cin, k, k) */
+    const float *b; /* (cout) */
+    const float *x; /* (cin, H, W) */
+    int H, W;
+    float *out;       /* (cout, Ho, Wo) */
+    const float *res; /* (cout, Ho, Wo) added before the ReLU, or NULL */
+    int accumulate;   /* out already holds a partial sum (the downsample branch) */
+    int relu;
+} conv_args;
+
+/* One conv over one image, chunks split across `threads` OpenMP threads; col[t] holds
+ * col_cap floats. */
+static void conv_forward(const conv_args *a, float *const *col, int64_t col_cap, int threads) {
+    const bb_conv_spec *cs = a->cs;
+    const int Ho = out_side(a->H, cs->k, cs->stride, cs->pad);
+    const int Wo = out_side(a->W, cs->k, cs->stride, cs->pad);
+    const int64_t P = (int64_t)Ho * Wo;
+    const int K = cs->cin * cs->k * cs->k;
+    const int direct = cs->k == 1 && cs->stride == 1; /* col = x itself */
+    const int rows = chunk_rows(Ho, Wo, threads);
+    const int nchunks = (Ho + rows - 1) / rows;
+    (void)col_cap;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int ch = 0; ch < nchunks; ch++) {
+        const int oy0 = ch * rows;
+        const int oy1 = oy0 + rows < Ho ? oy0 + rows : Ho;
+        const int64_t p0 = (int64_t)oy0 * Wo, pc = (int64_t)(oy1 - oy0) * Wo;
+        const float *B;
+        int64_t ldb;
+        if (direct) {
+            B = a->x + p0;
+            ldb = P;
+        } else {
+            float *cbuf = col[omp_get_thread_num()];
+            PADIM_ASSERT((int64_t)K * pc <= col_cap);
+            im2col_rows(a->x, cs->cin, a->H, a->W, cs->k, cs->stride, cs->pad, oy0, oy1, Wo,
+                        cbuf);
+            B = cbuf;
+            ldb = pc;
+        }
+        float *C = a->out + p0; /* (cout, pc) with row stride P */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cs->cout, (blasint)pc, K, 1.0f,
+                    a->w, K, B, (blasint)ldb, a->accumulate ? 1.0f : 0.0f, C, (blasint)P);
+        /* finishing pass on the chunk: + bias (+ shortcut), ReLU */
+        for (int c = 0; c < cs->cout; c++) {
+            float *o = C + (int64_t)c * P;
+            const float bc = a->b[c];
+            if (a->res) {
+                const float *r = a->res + (int64_t)c * P + p0;
+                if (a->relu)
+                    for (int64_t j = 0; j < pc; j++) {
+                        const float v = o[j] + bc + r[j];
+                        o[j] = v > 0.0f ? v : 0.0f;
+                    }
+                else
+                    for (int64_t j = 0; j < pc; j++) o[j] += bc + r[j];
+            } else if (a->relu) {
+                for (int64_t j = 0; j < pc; j++) {
+                    const float v = o[j] + bc;
+                    o[j] = v > 0.0f ? v : 0.0f;
+                }
+            } else {
+                for (int64_t j = 0; j < pc; j++) o[j] += bc;
+            }
+        }
+    }
+}
+
+/* out (C, Ho, Wo) = maxpool 3x3 / 2, pad 1 (padding is -inf: never selected) of
+ * x (C, H, W). */
+static void maxpool_3x3s2(const float *x, int C, int H, int W, float *out, int threads) {
+    const int Ho = out_side(H, 3, 2, 1), Wo = out_side(W, 3, 2, 1);
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+    for (int c = 0; c < C; c++) {
+        const float *xc = x + (int64_t)c * H * W;
+        float *oc = out + (int64_t)c * Ho * Wo;
+        for (int oy = 0; oy < Ho; oy++) {
+            const int y0 = oy * 2 - 1 < 0 ? 0 : oy * 2 - 1;
+            const int y1 = oy * 2 + 2 > H ? H : oy * 2 + 2;
+            for (int ox = 0; ox < Wo; ox++) {
+                const int x0 = ox * 2 - 1 < 0 ? 0 : ox * 2 - 1;
+                const int x1 = ox * 2 + 2 > W ? W : ox * 2 + 2;
+                float m = xc[(int64_t)y0 * W + x0]; /* the window always holds (2oy, 2ox) */
+                for (int yy = y0; yy < y1; yy++)
+                    for (int xx = x0; xx < x1; xx++) {
+                        const float v = xc[(int64_t)yy * W + xx];
+                        m = v > m ? v : m;
+                    }
+                oc[(int64_t)oy * Wo + ox] = m;
+            }
+        }
+    }
+}
+
+/* Scratch sizes for side S: the largest activation of one image (floats) and the largest
+ * im2col chunk (floats). Walks the net the way forward_image does. */
+static void scratch_sizes(const bb_spec *sp, int S, int threads, int64_t *act_max,
+                          int64_t *col_max) {
+    int64_t amax = 0, cmax = 0;
+    int h = S;
+#define TRACK_CONV(ci, hin)                                                               \
+    do {                                                                                  \
+        const bb_conv_spec *cs_ = &sp->convs[(ci)];                                       \
+        const int ho_ = out_side((hin), cs_->k, cs_->stride, cs_->pad);                   \
+        const int64_t o_ = (int64_t)cs_->cout * ho_ * ho_;                                \
+        if (o_ > amax) amax = o_;                                                         \
+        if (!(cs_->k == 1 && cs_->stride == 1)) {                                         \
+            const int64_t c_ = (int64_t)cs_->cin * cs_->k * cs_->k *                      \
+                               chunk_rows(ho_, ho_, threads) * ho_;                       \
+            if (c_ > cmax) cmax = c_;                                                     \
+        }                                                                                 \
+    } while (0)
+    TRACK_CONV(0, h);
+    h = out_side(h, 7, 2, 3);
+    h = out_side(h, 3, 2, 1); /* maxpool */
+    if ((int64_t)64 * h * h > amax) amax = (int64_t)64 * h * h;
+    for (int L = 0; L < 3; L++) {
+        for (int bi = 0; bi < sp->n_blocks[L]; bi++) {
+            const bb_block *bk = &sp->blocks[L][bi];
+            TRACK_CONV(bk->a, h);
+            const int ha = out_side(h, sp->convs[bk->a].k, sp->convs[bk->a].stride,
+                                    sp->convs[bk->a].pad);
+            TRACK_CONV(bk->b, ha);
+            const int hb = out_side(ha, sp->convs[bk->b].k, sp->convs[bk->b].stride,
+                                    sp->convs[bk->b].pad);
+            if (bk->c >= 0) TRACK_CONV(bk->c, hb);
+            if (bk->down >= 0) TRACK_CONV(bk->down, h);
+            h = hb;
+        }
+    }
+#undef TRACK_CONV
+    *act_max = amax;
+    *col_max = cmax;
+}
+
+/* conv1 .. layer3 on one image x (3, S, S); outputs (C_L, h_L, h_L) for L = 1..3.
+ * buf[0..3]: activation scratch of act_max floats each. */
+static void forward_image(const bb_weights *wt, const float *x, int S, float *const *buf,
+                          float *const *col, int64_t col_cap, int threads, float *const *outs) {
+    const bb_spec *sp = &wt->spec;
+    conv_args a = {0};
+    a.cs = &sp->convs[0];
+    a.w = wt->w[0];
+    a.b = wt->b[0];
+    a.x = x;
+    a.H = a.W = S;
+    a.out = buf[0];
+    a.relu = 1;
+    conv_forward(&a, col, col_cap, threads);
+    int h = out_side(S, 7, 2, 3);
+    maxpool_3x3s2(buf[0], 64, h, h, buf[1], threads);
+    h = out_side(h, 3, 2, 1);
+
+    const float *cur = buf[1]; /* block input: a scratch buffer or a previous layer output */
+    for (int L = 0; L < 3; L++) {
+        for (int bi = 0; bi < sp->n_blocks[L]; bi++) {
+            const bb_block *bk = &sp->blocks[L][bi];
+            /* three scratch buffers other than the input */
+            float *free_bufs[3];
+            int nf = 0;
+            for (int i = 0; i < 4 && nf < 3; i++)
+                if (buf[i] != cur) free_bufs[nf++] = buf[i];
+            float *t1 = free_bufs[0], *t2 = free_bufs[1];
+            float *o = bi == sp->n_blocks[L] - 1 ? outs[L] : free_bufs[2];
+            const int last = bk->c >= 0 ? bk->c : bk->b;
+
+            /* shortcut first: the downsample conv writes the block output (bias, no ReLU) */
+            if (bk->down >= 0) {
+                conv_args d = {sp->convs + bk->down, wt->w[bk->down], wt->b[bk->down], cur,
+                               h, h, o, NULL, 0, 0};
+                conv_forward(&d, col, col_cap, threads);
+            }
+            conv_args c1 = {sp->convs + bk->a, wt->w[bk->a], wt->b[bk->a], cur, h, h, t1,
+                            NULL, 0, 1};
+            conv_forward(&c1, col, col_cap, threads);
+            const int ha = out_side(h, c1.cs->k, c1.cs->stride, c1.cs->pad);
+            const float *in_last = t1;
+            int hl = ha;
+            if (bk->c >= 0) {
+                conv_args c2 = {sp->convs + bk->b, wt->w[bk->b], wt->b[bk->b], t1, ha, ha, t2,
+                                NULL, 0, 1};
+                conv_forward(&c2, col, col_cap, threads);
+                in_last = t2;
+                hl = out_side(ha, c2.cs->k, c2.cs->stride, c2.cs->pad);
+            }
+            conv_args cl = {sp->convs + last, wt->w[last], wt->b[last], in_last, hl, hl, o,
+                            bk->down >= 0 ? NULL : cur, bk->down >= 0, 1};
+            conv_forward(&cl, col, col_cap, threads);
+            h = out_side(hl, cl.cs->k, cl.cs->stride, cl.cs->pad);
+            cur = o;
+        }
+    }
+}
+
+padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, int threads,
+                            float *l1, float *l2, float *l3) {
+    if (!w || !x || !l1 || !l2 || !l3)
+        return padim_fail(PADIM_ERR_ARG, "bb_forward_cpu: NULL argument");
+    if (n <= 0 || S <= 0)
+        return padim_fail(PADIM_ERR_ARG, "bb_forward_cpu: n = %d images, side S = %d: both must be > 0", n, S);
+    const bb_spec *sp = &w->spec;
+    for (int i = 0; i < sp->n_convs; i++)
+        if (!w->w[i] || !w->b[i])
+            return padim_fail(PADIM_ERR_ARG, "bb_forward_cpu: weights of conv %s not loaded",
+                              sp->convs[i].name);
+    threads = padim_thread_count(threads);
+
+    int64_t act_max, col_max;
+    scratch_sizes(sp, S, threads, &act_max, &col_max);
+    if (col_max < 1) col_max = 1;
+    float *buf[4] = {0}, *col[256] = {0};
+    if (threads > 256) threads = 256;
+    padim_status st = PADIM_OK;
+    for (int i = 0; i < 4 && st == PADIM_OK; i++)
+        st = padim_alloc_aligned((void **)&buf[i], sizeof(float) * (size_t)act_max,
+                                 "backbone activations");
+    for (int t = 0; t < threads && st == PADIM_OK; t++)
+        st = padim_alloc_aligned((void **)&col[t], sizeof(float) * (size_t)col_max,
+                                 "backbone im2col chunk");
+    if (st == PADIM_OK) {
+        const int blas_threads = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        int h1, h2, h3;
+        bb_feature_sizes(S, &h1, &h2, &h3);
+        const int64_t in_sz = (int64_t)3 * S * S;
+        const int64_t o_sz[3] = {(int64_t)sp->channels[0] * h1 * h1,
+                                 (int64_t)sp->channels[1] * h2 * h2,
+                                 (int64_t)sp->channels[2] * h3 * h3};
+        for (int i = 0; i < n; i++) {
+            float *outs[3] = {l1 + i * o_sz[0], l2 + i * o_sz[1], l3 + i * o_sz[2]};
+            forward_image(w, x + i * in_sz, S, buf, col, col_max, threads, outs);
+        }
+        openblas_set_num_threads(blas_threads);
+    }
+    for (int i = 0; i < 4; i++) free(buf[i]);
+    for (int t = 0; t < threads; t++) free(col[t]);
+    return st;
+}

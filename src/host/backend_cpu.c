@@ -1,0 +1,169 @@
+/*
+ * backend_cpu.c - the CPU backend: the reference implementation of backend.h, built from
+ * bb_forward_cpu (backbone_cpu.c) and the ops of ops.h (ops_cpu.c). All buffers are
+ * allocated in create() for setup->max_batch images; the per-batch calls allocate nothing
+ * but the backbone's bounded scratch.
+ */
+#include "backend.h"
+#include "common.h"
+#include "ops.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct cpu_ctx {
+    backend_setup setup;
+    const bb_weights *w;
+    int threads;
+    int S, H, W, P, D, max_batch;
+    int h2, h3;
+    int64_t T;
+    float *l1, *l2, *l3; /* (B, C1, H, W), (B, C2, h2, h2), (B, C3, h3, h3) */
+    float *emb;          /* (B, P, D) */
+    float *up;           /* (B, S, S) maps */
+    /* fit */
+    int64_t n_seen;
+    float *shift;        /* (P, D) first image's embedding */
+    double *s1;          /* (P, D) */
+    double *s2;          /* (P, T) */
+    /* score: the model's arrays, borrowed (the model outlives the scorer) */
+    const float *mean;   /* (P, D) */
+    const float *factor; /* (P, T) */
+    float *dist;         /* (B, P) */
+    char desc[64];
+} cpu_ctx;
+
+static void cpu_destroy(void *p) {
+    cpu_ctx *c = p;
+    if (!c) return;
+    free(c->l1);
+    free(c->l2);
+    free(c->l3);
+    free(c->emb);
+    free(c->up);
+    free(c->shift);
+    free(c->s1);
+    free(c->s2);
+    free(c->dist);
+    free(c);
+}
+
+static padim_status cpu_create(const backend_setup *s, void **out) {
+    cpu_ctx *c;
+    PADIM_TRY(padim_calloc((void **)&c, sizeof(*c), "CPU backend context"));
+    c->setup = *s;
+    c->w = s->weights;
+    c->threads = padim_thread_count(s->rt ? s->rt->threads : 0);
+    c->S = s->S;
+    c->H = s->H;
+    c->W = s->W;
+    c->P = s->H * s->W;
+    c->D = s->D;
+    c->T = padim_tri(s->D);
+    c->max_batch = s->max_batch;
+    int h1;
+    bb_feature_sizes(s->S, &h1, &c->h2, &c->h3);
+    PADIM_ASSERT(h1 == s->H && h1 == s->W);
+    const bb_spec *sp = &c->w->spec;
+    const size_t B = (size_t)s->max_batch;
+    padim_status st = PADIM_OK;
+#define ALLOC(ptr, count, what)                                                      \
+    if (st == PADIM_OK) st = padim_alloc_aligned((void **)&c->ptr, (count) * sizeof(*c->ptr), what)
+    ALLOC(l1, B * sp->channels[0] * c->P, "layer1 features");
+    ALLOC(l2, B * sp->channels[1] * c->h2 * c->h2, "layer2 features");
+    ALLOC(l3, B * sp->channels[2] * c->h3 * c->h3, "layer3 features");
+    ALLOC(emb, B * c->P * c->D, "embeddings");
+    ALLOC(up, B * c->S * c->S, "anomaly maps");
+    ALLOC(dist, B * c->P, "distance maps");
+#undef ALLOC
+    if (st != PADIM_OK) {
+        cpu_destroy(c);
+        return st;
+    }
+    snprintf(c->desc, sizeof(c->desc), "cpu (%d threads)", c->threads);
+    *out = c;
+    return PADIM_OK;
+}
+
+static const char *cpu_describe(void *p) { return ((cpu_ctx *)p)->desc; }
+
+/* Backbone + embedding of a batch into c->emb (n, P, D). */
+static padim_status cpu_embed(cpu_ctx *c, const float *x, int n) {
+    PADIM_ASSERT(n >= 1 && n <= c->max_batch);
+    const bb_spec *sp = &c->w->spec;
+    PADIM_TRY(bb_forward_cpu(c->w, x, n, c->S, c->threads, c->l1, c->l2, c->l3));
+    op_embed_cpu(c->l1, c->l2, c->l3, n, sp->channels[0], sp->channels[1], sp->channels[2], c->H,
+                 c->W, c->h2, c->h2, c->h3, c->h3, c->setup.idx, c->D, c->emb);
+    return PADIM_OK;
+}
+
+static padim_status cpu_fit_begin(void *p) {
+    cpu_ctx *c = p;
+    c->n_seen = 0;
+    if (!c->s1) {
+        /* The accumulators are the only fit-time memory besides one batch: constant in
+         * the number of images. */
+        PADIM_TRY(padim_alloc_aligned((void **)&c->shift, (size_t)c->P * c->D * sizeof(float), "fit shift"));
+        PADIM_TRY(padim_alloc_aligned((void **)&c->s1, (size_t)c->P * c->D * sizeof(double), "fit sums"));
+        PADIM_TRY(padim_alloc_aligned((void **)&c->s2, (size_t)c->P * (size_t)c->T * sizeof(double),
+                                      "fit second moments"));
+    }
+    memset(c->s1, 0, (size_t)c->P * c->D * sizeof(double));
+    memset(c->s2, 0, (size_t)c->P * (size_t)c->T * sizeof(double));
+    return PADIM_OK;
+}
+
+static padim_status cpu_fit_batch(void *p, const float *x, int n) {
+    cpu_ctx *c = p;
+    PADIM_TRY(cpu_embed(c, x, n));
+    if (c->n_seen == 0) /* shift = first image's embedding, (P, D) */
+        memcpy(c->shift, c->emb, (size_t)c->P * c->D * sizeof(float));
+    op_stats_accumulate_cpu(c->emb, n, c->P, c->D, c->shift, c->s1, c->s2, c->threads);
+    c->n_seen += n;
+    return PADIM_OK;
+}
+
+static padim_status cpu_fit_end(void *p, double eps, int64_t *n_total, float *mean, float *factor) {
+    cpu_ctx *c = p;
+    *n_total = c->n_seen;
+    if (c->n_seen < 2)
+        return padim_fail(PADIM_ERR_ARG, "fit needs at least 2 training images, got %lld (the covariance is "
+                          "unbiased: it divides by N - 1)", (long long)c->n_seen);
+    padim_status st = op_stats_finalize_cpu(c->n_seen, c->P, c->D, c->shift, c->s1, c->s2, eps, mean,
+                                            factor, c->threads);
+    if (st != PADIM_OK) return padim_fail_context(st, "grid %dx%d", c->H, c->W);
+    return PADIM_OK;
+}
+
+static padim_status cpu_set_stats(void *p, const float *mean, const float *factor) {
+    cpu_ctx *c = p;
+    c->mean = mean;
+    c->factor = factor;
+    return PADIM_OK;
+}
+
+static padim_status cpu_score_batch(void *p, const float *x, int n, float *scores, float *dist,
+                                    float *maps) {
+    cpu_ctx *c = p;
+    PADIM_ASSERT(c->mean && c->factor);
+    PADIM_TRY(cpu_embed(c, x, n));
+    op_mahalanobis_cpu(c->emb, n, c->P, c->D, c->mean, c->factor, c->dist, c->threads);
+    if (dist) memcpy(dist, c->dist, (size_t)n * c->P * sizeof(float));
+    op_upsample_bilinear_cpu(c->dist, n, c->H, c->W, c->S, c->up);
+    op_gaussian_blur_cpu(c->up, n, c->S, c->setup.sigma, c->setup.pad_mode, c->threads);
+    op_map_max_cpu(c->up, n, c->S, scores);
+    if (maps) memcpy(maps, c->up, (size_t)n * c->S * c->S * sizeof(float));
+    return PADIM_OK;
+}
+
+const backend_ops padim_backend_cpu = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .describe = cpu_describe,
+    .fit_begin = cpu_fit_begin,
+    .fit_batch = cpu_fit_batch,
+    .fit_end = cpu_fit_end,
+    .set_stats = cpu_set_stats,
+    .score_batch = cpu_score_batch,
+};

@@ -1,0 +1,379 @@
+/*
+ * ops_cpu.c - the PaDiM operations on the CPU (contracts in ops.h): embedding gather,
+ * streaming float64 statistics, Cholesky factor of the precision, batched Mahalanobis
+ * distance, bilinear upsampling, Gaussian blur, image score. This file is the
+ * specification the CUDA kernels are tested against; tests/test_ops.c checks it against
+ * NumPy / SciPy / PyTorch goldens (tests/ref_ops.py).
+ *
+ * Threading: loops over positions (or rows) run under OpenMP with num_threads(threads);
+ * BLAS/LAPACK calls inside those regions run single-threaded (OpenBLAS is switched to one
+ * thread for the region and restored after), which beats one multi-threaded call per
+ * small matrix. Per-thread scratch is a few MB; failing to get it aborts (second error
+ * regime: the caller already holds buffers hundreds of times larger).
+ */
+#include "ops.h"
+
+#include "common.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Images per BLAS call in accumulate / mahalanobis: bounds the per-thread scratch
+ * whatever N the caller passes. */
+enum { OPS_IMAGE_CHUNK = 64 };
+
+static void *scratch_alloc(size_t bytes) {
+    void *p = NULL;
+    if (padim_alloc_aligned(&p, bytes, "CPU op scratch") != PADIM_OK) {
+        fprintf(stderr, "padim-gpu: %s\n", padim_last_error());
+        abort();
+    }
+    return p;
+}
+
+/* OpenBLAS to one thread for the duration of an OpenMP region; returns the old count. */
+static int blas_single_begin(void) {
+    int old = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    return old;
+}
+static void blas_single_end(int old) { openblas_set_num_threads(old); }
+
+/* ------------------------------------------------------------------ embedding */
+
+/* torch mode="nearest" (1.13, no scale_factor given): scale = (float)in / out,
+ * src = min(floor(dst * scale), in - 1) in float, exactly as its CPU kernel. */
+static int nearest_src(int dst, int in, int out) {
+    if (in == out) return dst;
+    if (out == 2 * in) return dst >> 1;
+    float scale = (float)in / (float)out;
+    int s = (int)floorf((float)dst * scale);
+    return s < in - 1 ? s : in - 1;
+}
+
+void op_embed_cpu(const float *l1, const float *l2, const float *l3, int N, int C1, int C2,
+                  int C3, int H, int W, int H2, int W2, int H3, int W3, const int32_t *idx,
+                  int D, float *out) {
+    const int64_t P = (int64_t)H * W;
+    int *map2 = scratch_alloc(sizeof(int) * (size_t)P); /* l1 grid position -> l2 offset */
+    int *map3 = scratch_alloc(sizeof(int) * (size_t)P);
+    for (int h = 0; h < H; h++)
+        for (int w = 0; w < W; w++) {
+            map2[h * W + w] = nearest_src(h, H2, H) * W2 + nearest_src(w, W2, W);
+            map3[h * W + w] = nearest_src(h, H3, H) * W3 + nearest_src(w, W3, W);
+        }
+    for (int n = 0; n < N; n++) {
+        float *o = out + (int64_t)n * P * D; // (P, D)
+        for (int d = 0; d < D; d++) {
+            int c = idx[d];
+            PADIM_ASSERT(c >= 0 && c < C1 + C2 + C3);
+            if (c < C1) {
+                const float *src = l1 + ((int64_t)n * C1 + c) * P; // (H, W)
+                for (int64_t p = 0; p < P; p++) o[p * D + d] = src[p];
+            } else if (c < C1 + C2) {
+                const float *src = l2 + ((int64_t)n * C2 + (c - C1)) * H2 * W2;
+                for (int64_t p = 0; p < P; p++) o[p * D + d] = src[map2[p]];
+            } else {
+                const float *src = l3 + ((int64_t)n * C3 + (c - C1 - C2)) * H3 * W3;
+                for (int64_t p = 0; p < P; p++) o[p * D + d] = src[map3[p]];
+            }
+        }
+    }
+    free(map2);
+    free(map3);
+}
+
+/* ------------------------------------------------------------------ statistics */
+
+/* Per position: Y (n, D) = x - shift in float64, s1 += column sums of Y, and
+ * s2 += lower triangle of Y^T Y via DSYRK on a D x D scratch (measured on the dev
+ * machine: as fast as or faster than register-blocked direct loops from N = 16, and not
+ * slower below), then added into the packed row-major triangle. */
+void op_stats_accumulate_cpu(const float *emb, int N, int P, int D, const float *shift,
+                             double *s1, double *s2, int threads) {
+    const int64_t T = padim_tri(D);
+    const int nt = padim_thread_count(threads);
+    const int chunk = N < OPS_IMAGE_CHUNK ? N : OPS_IMAGE_CHUNK;
+    if (N <= 0) return;
+    int blas_old = blas_single_begin();
+#pragma omp parallel num_threads(nt)
+    {
+        double *y = scratch_alloc(sizeof(double) * (size_t)chunk * (size_t)D); // (chunk, D)
+        double *c = scratch_alloc(sizeof(double) * (size_t)D * (size_t)D);     // (D, D)
+#pragma omp for schedule(static)
+        for (int p = 0; p < P; p++) {
+            const float *sh = shift + (int64_t)p * D;
+            double *s1p = s1 + (int64_t)p * D;
+            double *s2p = s2 + (int64_t)p * T;
+            for (int n0 = 0; n0 < N; n0 += chunk) {
+                int nb = N - n0 < chunk ? N - n0 : chunk;
+                for (int n = 0; n < nb; n++) {
+                    const float *x = emb + ((int64_t)(n0 + n) * P + p) * D;
+                    double *yn = y + (int64_t)n * D;
+                    for (int d = 0; d < D; d++) {
+                        yn[d] = (double)x[d] - (double)sh[d];
+                        s1p[d] += yn[d];
+                    }
+                }
+                cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, D, nb, 1.0, y, D, 0.0, c, D);
+                for (int i = 0; i < D; i++) {
+                    double *row = s2p + padim_tri(i);
+                    const double *ci = c + (int64_t)i * D;
+                    for (int j = 0; j <= i; j++) row[j] += ci[j];
+                }
+            }
+        }
+        free(y);
+        free(c);
+    }
+    blas_single_end(blas_old);
+}
+
+/* A row-major lower triangle is a column-major upper one, so LAPACK runs in its native
+ * column-major order with uplo 'U' on the same buffer, no transposition: DPOTRF gives
+ * U = L^T, DTRTRI gives U^-1 = (L^-1)^T, read back row-major as L^-1. */
+padim_status op_stats_finalize_cpu(int64_t n, int P, int D, const float *shift,
+                                   const double *s1, const double *s2, double eps,
+                                   float *mean, float *factor, int threads) {
+    if (n < 2)
+        return padim_fail(PADIM_ERR_ARG,
+                          "statistics: %lld training image(s), the unbiased covariance needs "
+                          "at least 2; add training images",
+                          (long long)n);
+    const int64_t T = padim_tri(D);
+    const int nt = padim_thread_count(threads);
+    const double inv_n = 1.0 / (double)n, inv_n1 = 1.0 / (double)(n - 1);
+    int bad_p = INT_MAX, bad_info = 0, bad_step = 0;
+    int blas_old = blas_single_begin();
+#pragma omp parallel num_threads(nt)
+    {
+        double *a = scratch_alloc(sizeof(double) * (size_t)D * (size_t)D); // (D, D)
+#pragma omp for schedule(dynamic, 4)
+        for (int p = 0; p < P; p++) {
+            const double *s1p = s1 + (int64_t)p * D;
+            const double *s2p = s2 + (int64_t)p * T;
+            for (int i = 0; i < D; i++) {
+                mean[(int64_t)p * D + i] = (float)((double)shift[(int64_t)p * D + i] + s1p[i] * inv_n);
+                /* cov = (S2 - S1 S1^T / n) / (n - 1) + eps I, all float64. */
+                const double *row = s2p + padim_tri(i);
+                double *ai = a + (int64_t)i * D;
+                for (int j = 0; j <= i; j++) ai[j] = (row[j] - s1p[i] * s1p[j] * inv_n) * inv_n1;
+                ai[i] += eps;
+            }
+            lapack_int info = LAPACKE_dpotrf_work(LAPACK_COL_MAJOR, 'U', D, a, D);
+            int step = 1;
+            if (info == 0) {
+                info = LAPACKE_dtrtri_work(LAPACK_COL_MAJOR, 'U', 'N', D, a, D);
+                step = 2;
+            }
+            if (info != 0) {
+#pragma omp critical(padim_finalize_error)
+                if (p < bad_p) {
+                    bad_p = p;
+                    bad_info = (int)info;
+                    bad_step = step;
+                }
+                continue;
+            }
+            float *f = factor + (int64_t)p * T;
+            for (int i = 0; i < D; i++) {
+                const double *ai = a + (int64_t)i * D;
+                float *fi = f + padim_tri(i);
+                for (int j = 0; j <= i; j++) fi[j] = (float)ai[j];
+            }
+        }
+        free(a);
+    }
+    blas_single_end(blas_old);
+    if (bad_p != INT_MAX) {
+        if (bad_info < 0) /* an argument LAPACK rejected: a bug, not the data */
+            return padim_fail(PADIM_ERR_NUMERIC, "LAPACK %s rejected argument %d (D = %d)",
+                              bad_step == 1 ? "dpotrf" : "dtrtri", -bad_info, D);
+        return padim_fail(PADIM_ERR_NUMERIC,
+                          "covariance at position %d is not positive definite (LAPACK %s "
+                          "info %d: leading minor %d; %lld training images, D = %d, eps = %g); "
+                          "increase eps or use more (and more varied) training images",
+                          bad_p, bad_step == 1 ? "dpotrf" : "dtrtri", bad_info, bad_info,
+                          (long long)n, D, eps);
+    }
+    return PADIM_OK;
+}
+
+/* ------------------------------------------------------------------ distance */
+
+/* Per position: unpack the factor once into a dense lower D x D (zeros above), gather
+ * Z (chunk, D) = x - mean for a chunk of images, Z := Z L^T with STRMM (row n becomes
+ * (L z_n)^T), dist = sqrt of the row's squared norm accumulated in double. One read of
+ * the factor per batch; STRMM beat SGEMM and a packed dot-product loop (D = 100 and 550,
+ * N = 8..64) on the dev machine. */
+void op_mahalanobis_cpu(const float *emb, int N, int P, int D, const float *mean,
+                        const float *factor, float *dist, int threads) {
+    const int64_t T = padim_tri(D);
+    const int nt = padim_thread_count(threads);
+    const int chunk = N < OPS_IMAGE_CHUNK ? N : OPS_IMAGE_CHUNK;
+    if (N <= 0) return;
+    int blas_old = blas_single_begin();
+#pragma omp parallel num_threads(nt)
+    {
+        float *l = scratch_alloc(sizeof(float) * (size_t)D * (size_t)D);     // (D, D)
+        float *z = scratch_alloc(sizeof(float) * (size_t)chunk * (size_t)D); // (chunk, D)
+#pragma omp for schedule(static)
+        for (int p = 0; p < P; p++) {
+            const float *f = factor + (int64_t)p * T;
+            const float *mu = mean + (int64_t)p * D;
+            for (int i = 0; i < D; i++) {
+                float *li = l + (int64_t)i * D;
+                memcpy(li, f + padim_tri(i), sizeof(float) * (size_t)(i + 1));
+                memset(li + i + 1, 0, sizeof(float) * (size_t)(D - i - 1));
+            }
+            for (int n0 = 0; n0 < N; n0 += chunk) {
+                int nb = N - n0 < chunk ? N - n0 : chunk;
+                for (int n = 0; n < nb; n++) {
+                    const float *x = emb + ((int64_t)(n0 + n) * P + p) * D;
+                    float *zn = z + (int64_t)n * D;
+                    for (int d = 0; d < D; d++) zn[d] = x[d] - mu[d];
+                }
+                cblas_strmm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, nb,
+                            D, 1.0f, l, D, z, D);
+                for (int n = 0; n < nb; n++) {
+                    const float *zn = z + (int64_t)n * D;
+                    double q = 0.0;
+                    for (int d = 0; d < D; d++) q += (double)zn[d] * (double)zn[d];
+                    dist[(int64_t)(n0 + n) * P + p] = (float)sqrt(q > 0.0 ? q : 0.0);
+                }
+            }
+        }
+        free(l);
+        free(z);
+    }
+    blas_single_end(blas_old);
+}
+
+/* ------------------------------------------------------------------ anomaly map */
+
+/* Source index and weights along one axis, float arithmetic as torch 1.13's CPU kernel
+ * (area_pixel_compute_source_index, align_corners=False): src = scale (dst + 0.5) - 0.5
+ * with scale = in / out, clamped at 0; i1 = min(i0 + 1, in - 1). */
+static void linear_axis(int in, int out, int *i0, int *i1, float *w0, float *w1) {
+    const float scale = (float)in / (float)out;
+    for (int o = 0; o < out; o++) {
+        float src = scale * ((float)o + 0.5f) - 0.5f;
+        if (src < 0.0f) src = 0.0f;
+        int lo = (int)src;
+        float lambda = src - (float)lo;
+        if (lambda > 1.0f) lambda = 1.0f;
+        i0[o] = lo;
+        i1[o] = lo < in - 1 ? lo + 1 : lo;
+        w0[o] = 1.0f - lambda;
+        w1[o] = lambda;
+    }
+}
+
+void op_upsample_bilinear_cpu(const float *in, int N, int H, int W, int S, float *out) {
+    int *hi = scratch_alloc(sizeof(int) * 2 * (size_t)S), *wi = scratch_alloc(sizeof(int) * 2 * (size_t)S);
+    float *hw = scratch_alloc(sizeof(float) * 2 * (size_t)S), *ww = scratch_alloc(sizeof(float) * 2 * (size_t)S);
+    linear_axis(H, S, hi, hi + S, hw, hw + S);
+    linear_axis(W, S, wi, wi + S, ww, ww + S);
+    for (int n = 0; n < N; n++) {
+        const float *src = in + (int64_t)n * H * W; // (H, W)
+        float *dst = out + (int64_t)n * S * S;      // (S, S)
+        for (int y = 0; y < S; y++) {
+            const float *r0 = src + (int64_t)hi[y] * W, *r1 = src + (int64_t)hi[S + y] * W;
+            const float a0 = hw[y], a1 = hw[S + y];
+            for (int x = 0; x < S; x++) {
+                const int c0 = wi[x], c1 = wi[S + x];
+                const float b0 = ww[x], b1 = ww[S + x];
+                dst[(int64_t)y * S + x] = (r0[c0] * b0 + r0[c1] * b1) * a0 + (r1[c0] * b0 + r1[c1] * b1) * a1;
+            }
+        }
+    }
+    free(hi);
+    free(wi);
+    free(hw);
+    free(ww);
+}
+
+/* Mirror index i into [0, S). pad_mode 0 (torch "reflect", period 2(S-1), edge not
+ * repeated: -1 -> 1); 1 (scipy "reflect", period 2S, edge repeated: -1 -> 0). Folding by
+ * the period repeats the reflection, so any radius works: scipy does the same for small
+ * S; torch refuses pad >= S, where this is the natural extension. */
+static int reflect_index(int i, int S, int pad_mode) {
+    if (pad_mode == 0) {
+        if (S == 1) return 0;
+        const int m = 2 * (S - 1);
+        i %= m;
+        if (i < 0) i += m;
+        return i < S ? i : m - i;
+    }
+    const int m = 2 * S;
+    i %= m;
+    if (i < 0) i += m;
+    return i < S ? i : m - 1 - i;
+}
+
+/* Two separable passes (rows, then columns), each accumulating in double and rounding to
+ * float once: within 1e-6 relative of anomalib's float32 33x33 conv2d and of SciPy's
+ * float64 passes (which also store the intermediate as float32). Kernel weights
+ * exp(-x^2 / (2 sigma^2)), x in [-R, R], normalized in double. */
+void op_gaussian_blur_cpu(float *maps, int N, int S, double sigma, int pad_mode, int threads) {
+    const int R = (int)(4.0 * sigma + 0.5);
+    const int K = 2 * R + 1;
+    const int nt = padim_thread_count(threads);
+    double *w = scratch_alloc(sizeof(double) * (size_t)K);
+    double wsum = 0.0;
+    for (int k = 0; k < K; k++) {
+        double x = (double)(k - R);
+        w[k] = exp(-x * x / (2.0 * sigma * sigma));
+        wsum += w[k];
+    }
+    for (int k = 0; k < K; k++) w[k] /= wsum;
+    int *refl = scratch_alloc(sizeof(int) * (size_t)(S + 2 * R)); // padded index -> [0, S)
+    for (int i = 0; i < S + 2 * R; i++) refl[i] = reflect_index(i - R, S, pad_mode);
+    float *tmp = scratch_alloc(sizeof(float) * (size_t)S * (size_t)S); // (S, S) row-blurred
+#pragma omp parallel num_threads(nt)
+    {
+        float *pad = scratch_alloc(sizeof(float) * (size_t)(S + 2 * R));
+        double *acc = scratch_alloc(sizeof(double) * (size_t)S);
+        for (int n = 0; n < N; n++) {
+            float *m = maps + (int64_t)n * S * S; // (S, S)
+#pragma omp for schedule(static)
+            for (int y = 0; y < S; y++) {
+                const float *row = m + (int64_t)y * S;
+                for (int i = 0; i < S + 2 * R; i++) pad[i] = row[refl[i]];
+                for (int x = 0; x < S; x++) acc[x] = 0.0;
+                for (int k = 0; k < K; k++)
+                    for (int x = 0; x < S; x++) acc[x] += w[k] * (double)pad[x + k];
+                for (int x = 0; x < S; x++) tmp[(int64_t)y * S + x] = (float)acc[x];
+            } /* implicit barrier: tmp complete before the column pass */
+#pragma omp for schedule(static)
+            for (int y = 0; y < S; y++) {
+                for (int x = 0; x < S; x++) acc[x] = 0.0;
+                for (int k = 0; k < K; k++) {
+                    const float *src = tmp + (int64_t)refl[y + k] * S;
+                    for (int x = 0; x < S; x++) acc[x] += w[k] * (double)src[x];
+                }
+                for (int x = 0; x < S; x++) m[(int64_t)y * S + x] = (float)acc[x];
+            } /* implicit barrier: tmp is reused by the next map */
+        }
+        free(pad);
+        free(acc);
+    }
+    free(tmp);
+    free(refl);
+    free(w);
+}
+
+void op_map_max_cpu(const float *maps, int N, int S, float *scores) {
+    const int64_t n_px = (int64_t)S * S;
+    for (int n = 0; n < N; n++) {
+        const float *m = maps + n * n_px;
+        float best = m[0];
+        for (int64_t i = 1; i < n_px; i++)
+            if (m[i] > best || isnan(m[i])) best = m[i]; /* a NaN map scores NaN, visibly */
+        scores[n] = best;
+    }
+}

@@ -1,0 +1,221 @@
+/*
+ * padim.c - the pipeline behind padim.h: backend selection, fit over files (decode and
+ * preprocess in parallel, batch by batch, into the backend's streaming statistics) and
+ * scoring sessions. Talks to backends only through backend.h.
+ */
+#include "backend.h"
+#include "common.h"
+#include "image.h"
+#include "ops.h"
+#include "padim_internal.h"
+#include "rng.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- backend choice */
+
+static padim_status backend_open(const backend_setup *setup, const padim_runtime *rt,
+                                 const backend_ops **ops, void **ctx) {
+    const backend_ops *cuda = padim_backend_cuda();
+    if (rt->device == PADIM_DEVICE_CUDA) {
+        if (!cuda)
+            return padim_fail(PADIM_ERR_DEVICE,
+                              "--device cuda: this padim-gpu was built without the CUDA backend "
+                              "(configure with -DPADIM_CUDA=ON where nvcc is installed), use --device cpu");
+        *ops = cuda;
+        return cuda->create(setup, ctx);
+    }
+    if (rt->device == PADIM_DEVICE_AUTO && cuda) {
+        padim_status st = cuda->create(setup, ctx);
+        if (st == PADIM_OK) {
+            *ops = cuda;
+            return PADIM_OK;
+        }
+        if (st != PADIM_ERR_DEVICE) return st;
+        if (rt->verbose) fprintf(stderr, "padim-gpu: no usable GPU (%s); using the CPU\n", padim_last_error());
+    }
+    if (rt->precision != PADIM_PRECISION_FP32 && rt->device == PADIM_DEVICE_CPU)
+        return padim_fail(PADIM_ERR_ARG, "--precision other than fp32 applies to the CUDA backbone only");
+    *ops = &padim_backend_cpu;
+    return padim_backend_cpu.create(setup, ctx);
+}
+
+static void setup_from_model(const padim_model *m, const padim_runtime *rt, int max_batch,
+                             backend_setup *s) {
+    memset(s, 0, sizeof(*s));
+    s->weights = &m->weights;
+    s->S = m->S;
+    s->H = m->H;
+    s->W = m->W;
+    s->D = m->D;
+    s->idx = m->idx;
+    s->max_batch = max_batch;
+    s->sigma = m->cfg.sigma;
+    s->pad_mode = m->cfg.preset == PADIM_PRESET_PAPER ? 1 : 0;
+    s->rt = rt;
+}
+
+/* ---------------------------------------------------------------- parallel preprocessing */
+
+/* Decode (when paths) or take images, preprocess into x (n, 3, S, S). Runs over threads;
+ * the first failure (in image order) is reported with its message. */
+static padim_status preprocess_batch(const padim_config *cfg, const char *const *paths,
+                                     const padim_image *images, int64_t n, int threads, float *x) {
+    const int S = padim_config_input_size(cfg);
+    const size_t plane = (size_t)3 * S * S;
+    padim_status first = PADIM_OK;
+    int64_t first_i = n;
+    char first_msg[2048] = "";
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (int64_t i = 0; i < n; i++) {
+        padim_status st;
+        if (paths) {
+            padim_image img = {0};
+            st = padim_image_load(paths[i], &img);
+            if (st == PADIM_OK) {
+                st = padim_preprocess(&img, cfg, x + (size_t)i * plane);
+                if (st != PADIM_OK) padim_fail_context(st, "%s", paths[i]);
+            }
+            padim_image_free(&img);
+        } else {
+            st = padim_preprocess(&images[i], cfg, x + (size_t)i * plane);
+            if (st != PADIM_OK) padim_fail_context(st, "image %lld", (long long)i);
+        }
+        if (st != PADIM_OK) {
+#pragma omp critical(padim_preprocess_error)
+            if (i < first_i) {
+                first_i = i;
+                first = st;
+                snprintf(first_msg, sizeof(first_msg), "%s", padim_last_error());
+            }
+        }
+    }
+    if (first != PADIM_OK) return padim_fail(first, "%s", first_msg);
+    return PADIM_OK;
+}
+
+/* ---------------------------------------------------------------- fit */
+
+padim_status padim_fit_files(const padim_config *cfg, const padim_runtime *rt_in,
+                             const char *const *paths, int64_t n, padim_model **out) {
+    *out = NULL;
+    padim_runtime rt_default;
+    padim_runtime_default(&rt_default);
+    const padim_runtime *rt = rt_in ? rt_in : &rt_default;
+    PADIM_TRY(padim_config_validate(cfg));
+    if (n < 2)
+        return padim_fail(PADIM_ERR_ARG,
+                          "fit needs at least 2 training images, got %lld (the covariance is unbiased: "
+                          "it divides by N - 1)", (long long)n);
+    if (!cfg->weights[0])
+        return padim_fail(PADIM_ERR_ARG, "no backbone weights given (config key 'weights' or --weights)");
+
+    padim_model *m = NULL;
+    PADIM_TRY(padim_model_alloc(cfg, &m));
+    padim_status st = bb_weights_load(cfg->weights, cfg->backbone, &m->weights);
+    if (st == PADIM_OK) st = padim_sample_channels(cfg->seed, m->C, m->D, m->idx);
+    const int threads = padim_thread_count(rt->threads);
+    const int B = (int)(n < cfg->batch ? n : cfg->batch);
+    const backend_ops *ops = NULL;
+    void *ctx = NULL;
+    float *x = NULL; /* (B, 3, S, S) */
+    if (st == PADIM_OK) {
+        backend_setup setup;
+        setup_from_model(m, rt, B, &setup);
+        st = backend_open(&setup, rt, &ops, &ctx);
+    }
+    if (st == PADIM_OK && rt->verbose) fprintf(stderr, "padim-gpu: fit on %s\n", ops->describe(ctx));
+    if (st == PADIM_OK) st = padim_alloc_aligned((void **)&x, (size_t)B * 3 * m->S * m->S * sizeof(float), "input batch");
+    if (st == PADIM_OK) st = ops->fit_begin(ctx);
+    for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
+        const int nb = (int)(n - i < B ? n - i : B);
+        st = preprocess_batch(cfg, paths + i, NULL, nb, threads, x);
+        if (st == PADIM_OK) st = ops->fit_batch(ctx, x, nb);
+        if (st == PADIM_OK && rt->progress) rt->progress(rt->progress_user, "fit", i + nb, n);
+    }
+    if (st == PADIM_OK) st = ops->fit_end(ctx, cfg->eps, &m->n_train, m->mean, m->factor);
+    if (ctx) ops->destroy(ctx);
+    free(x);
+    if (st != PADIM_OK) {
+        padim_model_free(m);
+        return st;
+    }
+    *out = m;
+    return PADIM_OK;
+}
+
+/* ---------------------------------------------------------------- scoring */
+
+struct padim_scorer {
+    const padim_model *m;
+    padim_runtime rt;
+    const backend_ops *ops;
+    void *ctx;
+    int batch;
+    int threads;
+    float *x; /* (batch, 3, S, S) */
+};
+
+padim_status padim_scorer_create(const padim_model *m, const padim_runtime *rt_in, padim_scorer **out) {
+    *out = NULL;
+    padim_scorer *s;
+    PADIM_TRY(padim_calloc((void **)&s, sizeof(*s), "scorer"));
+    if (rt_in) s->rt = *rt_in;
+    else padim_runtime_default(&s->rt);
+    s->m = m;
+    s->batch = m->cfg.batch > 0 ? m->cfg.batch : 1;
+    s->threads = padim_thread_count(s->rt.threads);
+    backend_setup setup;
+    setup_from_model(m, &s->rt, s->batch, &setup);
+    padim_status st = backend_open(&setup, &s->rt, &s->ops, &s->ctx);
+    if (st == PADIM_OK) st = s->ops->set_stats(s->ctx, m->mean, m->factor);
+    if (st == PADIM_OK)
+        st = padim_alloc_aligned((void **)&s->x, (size_t)s->batch * 3 * m->S * m->S * sizeof(float), "input batch");
+    if (st != PADIM_OK) {
+        padim_scorer_free(s);
+        return st;
+    }
+    *out = s;
+    return PADIM_OK;
+}
+
+void padim_scorer_free(padim_scorer *s) {
+    if (!s) return;
+    if (s->ctx) s->ops->destroy(s->ctx);
+    free(s->x);
+    free(s);
+}
+
+const char *padim_scorer_backend(const padim_scorer *s) { return s->ops->describe(s->ctx); }
+
+padim_status padim_score_images(padim_scorer *s, const padim_image *images, int64_t n, float *scores,
+                                float *maps) {
+    const size_t map_size = (size_t)s->m->S * s->m->S;
+    for (int64_t i = 0; i < n; i += s->batch) {
+        const int nb = (int)(n - i < s->batch ? n - i : s->batch);
+        PADIM_TRY(preprocess_batch(&s->m->cfg, NULL, images + i, nb, s->threads, s->x));
+        PADIM_TRY(s->ops->score_batch(s->ctx, s->x, nb, scores + i, NULL, maps ? maps + (size_t)i * map_size : NULL));
+        if (s->rt.progress) s->rt.progress(s->rt.progress_user, "score", i + nb, n);
+    }
+    return PADIM_OK;
+}
+
+/* ---------------------------------------------------------------- output helpers */
+
+padim_status padim_model_input_rgb(const padim_model *m, const padim_image *img, float *rgb) {
+    return padim_preprocess_rgb(img, &m->cfg, rgb);
+}
+
+void padim_render_heatmap(const float *rgb, const float *map, int S, float vmin, float vmax, float alpha,
+                          uint8_t *out) {
+    image_render_heatmap(rgb, map, S, vmin, vmax, alpha, out);
+}
+
+padim_status padim_write_png(const char *path, int w, int h, int channels, const uint8_t *data) {
+    return image_write_png(path, w, h, channels, data);
+}
+
+padim_status padim_write_tiff_f32(const char *path, int w, int h, const float *data) {
+    return image_write_tiff_f32(path, w, h, data);
+}

@@ -1,0 +1,39 @@
+/*
+ * kernel_util.cuh - small device helpers shared by the .cu files of src/kernels: grid
+ * sizing for grid-stride loops over int64_t element counts, warp and block reductions.
+ */
+#ifndef PADIM_KERNEL_UTIL_CUH
+#define PADIM_KERNEL_UTIL_CUH
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#define PADIM_THREADS 256
+
+/* Blocks for a grid-stride loop over count elements: enough to fill any current GPU,
+ * never more than the count needs (and at least 1 so that a zero count still launches
+ * a valid, empty grid). */
+static inline unsigned padim_grid(int64_t count) {
+    int64_t b = (count + PADIM_THREADS - 1) / PADIM_THREADS;
+    if (b > 65535) b = 65535;
+    if (b < 1) b = 1;
+    return (unsigned)b;
+}
+
+#define PADIM_GRID_STRIDE(i, count)                                                      \
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (count);        \
+         i += (int64_t)gridDim.x * blockDim.x)
+
+__device__ __forceinline__ float padim_warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float padim_warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+__device__ __forceinline__ int64_t padim_tri_dev(int64_t d) { return d * (d + 1) / 2; }
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * test_backbone.c - bb_forward_cpu (backbone_cpu.c) against torchvision's own modules
+ * (tests/ref_backbone.py), layer by layer.
+ *
+ *   test_backbone                 ResNet-18, real weights weights/resnet18_tv_in1k.safetensors
+ *                                 (BN folded), committed goldens tests/golden/backbone/r18_*.
+ *   test_backbone --wrn50 DIR     Wide-ResNet-50-2, seeded random weights with UNFOLDED
+ *                                 BatchNorm (DIR/wrn50_random.safetensors, folded by
+ *                                 bb_weights_load) and goldens DIR/wrn50_*, both written by
+ *                                 ref_backbone.py at test time (tests/backbone.cmake).
+ *
+ * Fixtures: 2 images of 64x64 and 1 of 100x100, each run with 1 and 2 threads.
+ * Tolerance per layer: |got - ref| <= 1e-4 * max|ref| + 1e-4 * |ref|. The C and PyTorch
+ * (oneDNN) convolutions both accumulate in float32 but in different orders; the observed
+ * errors are ~1e-6 relative to the layer's maximum (printed), the bound leaves margin
+ * for other BLAS builds while catching any indexing or padding mistake (those give O(1)
+ * relative errors).
+ */
+#include "backbone.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOL_ABS_OF_MAX 1e-4
+#define TOL_REL 1e-4
+
+static int load_f32(const char *path, npy_array *a, float **f) {
+    if (npy_load(path, a) != 0) return -1;
+    *f = malloc(sizeof(float) * (size_t)a->count);
+    if (!*f) return -1;
+    for (int64_t i = 0; i < a->count; i++) (*f)[i] = (float)a->data[i];
+    return 0;
+}
+
+/* Run the fixture "<dir>/<tag>_<fix>_{x,l1,l2,l3}.npy" with threads 1 and 2. */
+static void run_fixture(const bb_weights *w, const char *dir, const char *tag, const char *fix) {
+    char path[1200];
+    npy_array xa, ref[3];
+    float *x = NULL;
+    snprintf(path, sizeof(path), "%s/%s_%s_x.npy", dir, tag, fix);
+    if (load_f32(path, &xa, &x) != 0) {
+        CHECK(!"cannot load input");
+        return;
+    }
+    CHECK(xa.ndim == 4 && xa.shape[1] == 3 && xa.shape[2] == xa.shape[3]);
+    const int n = (int)xa.shape[0], S = (int)xa.shape[2];
+    int hs[3];
+    bb_feature_sizes(S, &hs[0], &hs[1], &hs[2]);
+    float *out[3];
+    for (int L = 0; L < 3; L++) {
+        snprintf(path, sizeof(path), "%s/%s_%s_l%d.npy", dir, tag, fix, L + 1);
+        if (npy_load(path, &ref[L]) != 0) {
+            CHECK(!"cannot load golden");
+            return;
+        }
+        /* spec channels and grid sizes agree with torchvision's */
+        CHECK(ref[L].ndim == 4 && ref[L].shape[0] == n);
+        CHECK(ref[L].shape[1] == w->spec.channels[L]);
+        CHECK(ref[L].shape[2] == hs[L] && ref[L].shape[3] == hs[L]);
+        out[L] = malloc(sizeof(float) * (size_t)ref[L].count);
+    }
+    if (test_failures) return;
+    for (int threads = 1; threads <= 2; threads++) {
+        for (int L = 0; L < 3; L++)
+            for (int64_t i = 0; i < ref[L].count; i++) out[L][i] = NAN; /* every value written */
+        CHECK_OK(bb_forward_cpu(w, x, n, S, threads, out[0], out[1], out[2]));
+        for (int L = 0; L < 3; L++) {
+            double mx = 0;
+            for (int64_t i = 0; i < ref[L].count; i++) mx = fmax(mx, fabs(ref[L].data[i]));
+            char what[128];
+            snprintf(what, sizeof(what), "%s %s layer%d threads=%d", tag, fix, L + 1, threads);
+            const double err = compare_f32(what, out[L], ref[L].data, ref[L].count,
+                                           TOL_ABS_OF_MAX * mx, TOL_REL);
+            fprintf(stderr, "%-32s max|ref| %8.4g  max abs err %.3g (%.3g of max)\n", what, mx,
+                    err, err / mx);
+        }
+    }
+    for (int L = 0; L < 3; L++) {
+        free(out[L]);
+        npy_free(&ref[L]);
+    }
+    npy_free(&xa);
+    free(x);
+}
+
+static void test_args(const bb_weights *w) {
+    float x[3 * 32 * 32] = {0}, o[1];
+    CHECK(bb_forward_cpu(w, x, 0, 32, 1, o, o, o) == PADIM_ERR_ARG);
+    CHECK(bb_forward_cpu(w, x, 1, 0, 1, o, o, o) == PADIM_ERR_ARG);
+    CHECK(bb_forward_cpu(w, NULL, 1, 32, 1, o, o, o) == PADIM_ERR_ARG);
+}
+
+int main(int argc, char **argv) {
+    bb_weights w;
+    if (argc == 3 && !strcmp(argv[1], "--wrn50")) {
+        char path[1100];
+        snprintf(path, sizeof(path), "%s/wrn50_random.safetensors", argv[2]);
+        CHECK_OK(bb_weights_load(path, PADIM_BACKBONE_WIDE_RESNET50_2, &w));
+        if (test_failures) return test_finish("test_backbone --wrn50");
+        run_fixture(&w, argv[2], "wrn50", "s64");
+        run_fixture(&w, argv[2], "wrn50", "s100");
+        bb_weights_free(&w);
+        return test_finish("test_backbone --wrn50");
+    }
+    if (argc != 1) {
+        fprintf(stderr, "usage: test_backbone [--wrn50 DIR]\n");
+        return 2;
+    }
+#ifndef BB_R18_WEIGHTS /* override for development */
+#define BB_R18_WEIGHTS PADIM_SOURCE_DIR "/weights/resnet18_tv_in1k.safetensors"
+#endif
+    const char *wpath = BB_R18_WEIGHTS;
+    FILE *f = fopen(wpath, "rb");
+    if (!f) test_skip("weights/resnet18_tv_in1k.safetensors is missing (converted from "
+                      "../shared/weights/resnet18_tv_in1k_bnfolded by the weights tooling)");
+    fclose(f);
+    CHECK_OK(bb_weights_load(wpath, PADIM_BACKBONE_RESNET18, &w));
+    if (test_failures) return test_finish("test_backbone");
+    test_args(&w);
+    char dir[1100];
+    snprintf(dir, sizeof(dir), "%s", golden_path("backbone"));
+    run_fixture(&w, dir, "r18", "s64");
+    run_fixture(&w, dir, "r18", "s100");
+    bb_weights_free(&w);
+    return test_finish("test_backbone");
+}
