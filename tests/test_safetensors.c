@@ -219,7 +219,7 @@ static void test_bad_files(void) {
 
     snprintf(p, sizeof(p), "%s", tmp_path("notobject.safetensors"));
     write_raw(p, 4, "[1] ", NULL, 0);
-    expect_error("JSON array header", p, PADIM_ERR_FORMAT, "JSON object");
+    expect_error("JSON array header", p, PADIM_ERR_FORMAT, "not an object");
 
     snprintf(p, sizeof(p), "%s", tmp_path("oob.safetensors"));
     const char *oob = "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[16,32]}}";
@@ -357,7 +357,7 @@ static void test_f16(void) {
             bad += !isnan(f) || !isnan(padim_f16_to_f32(padim_f32_to_f16(f)));
             continue;
         }
-        bad += (double)f != ref || signbit(f) != signbit(ref);
+        bad += (double)f != ref || !signbit(f) != !signbit(ref);
         bad += padim_f32_to_f16(f) != (uint16_t)h;
     }
     CHECK(bad == 0);

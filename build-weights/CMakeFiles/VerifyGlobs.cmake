@@ -22,6 +22,7 @@ set(OLD_GLOB
   "/work/main/src/host/cli_demo.c"
   "/work/main/src/host/common.c"
   "/work/main/src/host/config.c"
+  "/work/main/src/host/dataset.c"
   "/work/main/src/host/image.c"
   "/work/main/src/host/listing.c"
   "/work/main/src/host/metrics.c"

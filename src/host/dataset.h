@@ -6,16 +6,16 @@
  * Layouts (the README states the same rules):
  *
  *   MVTec AD, given a category folder C:
- *     C/train/good/*            training images (trainset_list_mvtec)
- *     C/test/good/*             label 0, no mask
+ *     C/train/good/<img>        training images (trainset_list_mvtec)
+ *     C/test/good/<img>         label 0, no mask
  *     C/test/<defect>/<s>.<ext> label 1, mask C/ground_truth/<defect>/<s>_mask.<ext>
  *   When C/ground_truth/ exists, pairing is strict: a defective image without its mask,
  *   or a mask without its image, is an error naming the file(s). When it does not exist
  *   the set has no masks (image metrics only).
  *
  *   Generic folder F (your own data):
- *     F/good/*                  label 0
- *     F/<any other name>/*      label 1, defect type = the folder name (e.g. F/defective/)
+ *     F/good/<img>              label 0
+ *     F/<other name>/<img>      label 1, defect type = the folder name (e.g. F/defective/)
  *     F/masks/ (optional)       masks matched by file stem: the mask of <type>/<s>.<ext> is
  *                               masks/<type>/<s>.* or masks/<type>/<s>_mask.* or, flat,
  *                               masks/<s>.* or masks/<s>_mask.* (any image extension).

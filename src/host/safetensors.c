@@ -129,14 +129,19 @@ static padim_status parse_header(const char *path, const char *json, size_t json
                                  uint64_t **offsets, uint64_t *data_end) {
     const char *err_at = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, json_len, &err_at, 0);
-    if (!root || !cJSON_IsObject(root)) {
+    if (!root) {
         size_t pos = err_at && err_at >= json ? (size_t)(err_at - json) : 0;
+        return padim_fail(PADIM_ERR_FORMAT,
+                          "%s: invalid safetensors header: JSON parse error near byte %zu of the "
+                          "%zu-byte header; the file is corrupt or not a safetensors file",
+                          path, pos, json_len);
+    }
+    if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return padim_fail(PADIM_ERR_FORMAT,
-                          "%s: invalid safetensors header: not a JSON object (parse error near "
-                          "byte %zu of the %zu-byte header); the file is corrupt or not a "
-                          "safetensors file",
-                          path, pos, json_len);
+                          "%s: invalid safetensors header: the JSON is not an object; the file "
+                          "is corrupt or not a safetensors file",
+                          path);
     }
     padim_status st = PADIM_OK;
     int n_children = cJSON_GetArraySize(root);

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# tools/setup.sh - the whole setup of padim-gpu on a fresh Debian 12 / Ubuntu machine.
+#
+#   tools/setup.sh demo   install what is missing, build, run `padim-gpu demo` (the default job)
+#   tools/setup.sh test   install what is missing (plus the Python references), build, run ctest
+#   tools/setup.sh build  install what is missing, build only
+#
+# Builds into ./build (Release). The CUDA backend is compiled when nvcc is found (on PATH
+# or in /usr/local/cuda/bin); set PADIM_CUDA=OFF to skip it. Needs root (or sudo) only to
+# install missing Debian packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-demo}
+case "$mode" in demo|test|build) ;; *) echo "usage: tools/setup.sh demo|test|build" >&2; exit 2 ;; esac
+
+build_pkgs=(build-essential cmake ninja-build pkg-config libopenblas-dev liblapacke-dev libtiff-dev
+            libstb-dev libpng-dev libcjson-dev libyaml-dev)
+# Test references: PyTorch/torchvision (CPU), NumPy, SciPy, scikit-learn, PIL (Debian's).
+test_pkgs=(python3 python3-numpy python3-scipy python3-sklearn python3-pil python3-torch python3-torchvision)
+
+pkgs=("${build_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+cuda=${PADIM_CUDA:-}
+if [ -z "$cuda" ]; then command -v nvcc >/dev/null 2>&1 && cuda=ON || cuda=OFF; fi
+
+jobs=$(nproc)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPADIM_CUDA="$cuda" >/dev/null
+cmake --build build -j "$jobs"
+
+case "$mode" in
+  demo) exec ./build/padim-gpu demo -o padim-demo ;;
+  test) exec ctest --test-dir build --output-on-failure -j "$jobs" ;;
+  build) ;;
+esac
