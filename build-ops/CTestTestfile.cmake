@@ -5,6 +5,12 @@
 # This file includes the relevant testing commands required for 
 # testing this directory and lists subdirectories to be tested as well.
 add_test([=[test_backbone]=] "/work/main/build-ops/test_backbone")
-set_tests_properties([=[test_backbone]=] PROPERTIES  SKIP_RETURN_CODE "77" WORKING_DIRECTORY "/work/main" _BACKTRACE_TRIPLES "/work/main/CMakeLists.txt;88;add_test;/work/main/tests/backbone.cmake;5;padim_add_test;/work/main/tests/backbone.cmake;0;;/work/main/CMakeLists.txt;96;include;/work/main/CMakeLists.txt;0;")
+set_tests_properties([=[test_backbone]=] PROPERTIES  SKIP_RETURN_CODE "77" WORKING_DIRECTORY "/work/main" _BACKTRACE_TRIPLES "/work/main/CMakeLists.txt;90;add_test;/work/main/tests/backbone.cmake;5;padim_add_test;/work/main/tests/backbone.cmake;0;;/work/main/CMakeLists.txt;98;include;/work/main/CMakeLists.txt;0;")
 add_test([=[test_backbone_wrn50]=] "sh" "-c" "\"\$0\" -c 'import torch, torchvision' 2>/dev/null || { echo \"SKIP: \$0 has no torch/torchvision (needed to generate the WRN50 goldens)\"; exit 77; }; \"\$0\" \"\$1\" --wrn50 \"\$2\" && exec \"\$3\" --wrn50 \"\$2\"" "/usr/bin/python3" "/work/main/tests/ref_backbone.py" "/work/main/build-ops/golden_backbone_wrn50" "/work/main/build-ops/test_backbone")
-set_tests_properties([=[test_backbone_wrn50]=] PROPERTIES  SKIP_RETURN_CODE "77" TIMEOUT "600" WORKING_DIRECTORY "/work/main" _BACKTRACE_TRIPLES "/work/main/tests/backbone.cmake;6;add_test;/work/main/tests/backbone.cmake;0;;/work/main/CMakeLists.txt;96;include;/work/main/CMakeLists.txt;0;")
+set_tests_properties([=[test_backbone_wrn50]=] PROPERTIES  SKIP_RETURN_CODE "77" TIMEOUT "600" WORKING_DIRECTORY "/work/main" _BACKTRACE_TRIPLES "/work/main/tests/backbone.cmake;6;add_test;/work/main/tests/backbone.cmake;0;;/work/main/CMakeLists.txt;98;include;/work/main/CMakeLists.txt;0;")
+add_test([=[test_safetensors]=] "/work/main/build-ops/test_safetensors")
+set_tests_properties([=[test_safetensors]=] PROPERTIES  SKIP_RETURN_CODE "77" WORKING_DIRECTORY "/work/main" _BACKTRACE_TRIPLES "/work/main/CMakeLists.txt;90;add_test;/work/main/tests/formats.cmake;2;padim_add_test;/work/main/tests/formats.cmake;0;;/work/main/CMakeLists.txt;98;include;/work/main/CMakeLists.txt;0;")
+add_test([=[test_rng]=] "/work/main/build-ops/test_rng")
+set_tests_properties([=[test_rng]=] PROPERTIES  SKIP_RETURN_CODE "77" WORKING_DIRECTORY "/work/main" _BACKTRACE_TRIPLES "/work/main/CMakeLists.txt;90;add_test;/work/main/tests/ops.cmake;3;padim_add_test;/work/main/tests/ops.cmake;0;;/work/main/CMakeLists.txt;98;include;/work/main/CMakeLists.txt;0;")
+add_test([=[test_ops]=] "/work/main/build-ops/test_ops")
+set_tests_properties([=[test_ops]=] PROPERTIES  SKIP_RETURN_CODE "77" WORKING_DIRECTORY "/work/main" _BACKTRACE_TRIPLES "/work/main/CMakeLists.txt;90;add_test;/work/main/tests/ops.cmake;4;padim_add_test;/work/main/tests/ops.cmake;0;;/work/main/CMakeLists.txt;98;include;/work/main/CMakeLists.txt;0;")

@@ -52,7 +52,7 @@ def main():
     args = ap.parse_args()
     r18 = ["--backbone", "resnet18", "--weights", args.weights]
     run_case("resnet18_anomalib", r18 + ["--preset", "anomalib", "--resize", "64",
-                                         "--cov-positions", "0,37,136,255"])
+                                         "--cov-positions", "0,37,136,255", "--dump-train"])
     run_case("resnet18_paper", r18 + ["--preset", "paper", "--resize", "72", "--crop", "64",
                                       "--no-layers"], drop=("embedding",))
     with tempfile.TemporaryDirectory() as tmp:

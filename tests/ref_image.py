@@ -33,7 +33,7 @@ MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
 
 
-def write_tiff(path, arr, byteorder="<", extra_alpha=False):
+def write_tiff(path, arr, byteorder="<", extra_alpha=False, photometric=None):
     """Minimal baseline TIFF writer (uncompressed, one strip, contiguous) so that 16-bit
     and big-endian layouts PIL cannot save are covered. arr: (H, W) or (H, W, C)."""
     h, w = arr.shape[:2]
@@ -41,7 +41,8 @@ def write_tiff(path, arr, byteorder="<", extra_alpha=False):
     bps = arr.dtype.itemsize * 8
     data = arr.astype(arr.dtype.newbyteorder(byteorder)).tobytes()
     bo = byteorder
-    photometric = 1 if c <= 2 else 2
+    if photometric is None:
+        photometric = 1 if c <= 2 else 2  # BlackIsZero or RGB
     entries = [
         (256, 4, 1, w), (257, 4, 1, h), (258, 3, c, [bps] * c), (259, 3, 1, 1),
         (262, 3, 1, photometric), (273, 4, 1, 8), (277, 3, 1, c), (278, 4, 1, h),
@@ -154,6 +155,19 @@ def fixtures(d):
     rgba8 = rng.integers(0, 256, (19, 23, 4), dtype=np.uint8)
     write_tiff(os.path.join(d, "rgba8_23x19.tif"), rgba8, extra_alpha=True)
     save("decode_rgba8_23x19.npy", rgba8)
+
+    mw = rng.integers(0, 256, (11, 14), dtype=np.uint8)
+    write_tiff(os.path.join(d, "miniswhite_14x11.tif"), mw, photometric=0)  # WhiteIsZero
+    save("decode_miniswhite_14x11.npy", (255 - mw)[:, :, None])
+
+    ptif = Image.fromarray(test_pattern(rng, 15, 18, 3), "RGB").quantize(colors=8)
+    ptif.save(os.path.join(d, "pal_18x15.tif"))  # palette TIFF: libtiff RGBA path
+    save("decode_pal_18x15_tif.npy", np.asarray(ptif.convert("RGB")))
+
+    g16p = rng.integers(0, 65536, (9, 12), dtype=np.uint16)
+    g16p[0, :3] = [0, 65535, 128]
+    Image.fromarray(g16p).save(os.path.join(d, "gray16_12x9.png"))  # mode I;16 -> 16-bit PNG
+    save("decode_gray16_12x9_png.npy", u16_to_u8(g16p)[:, :, None])
 
     lzw = test_pattern(rng, 29, 33, 3)
     Image.fromarray(lzw, "RGB").save(os.path.join(d, "rgb_lzw_33x29.tif"), compression="tiff_lzw")

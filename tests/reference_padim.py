@@ -20,11 +20,12 @@ Usage:
   reference_padim.py --eval /work/shared/data/mvtec_ad/bottle --out OUTDIR ...
   reference_padim.py --make-wrn-weights wrn.safetensors [--wrn-seed 7]
 
-Outputs in OUTDIR: scores.csv (path,score); with --dump-stages one .npy per stage (float32,
-test images unless --dump-train): input (N,3,S,S), layer1/2/3 (N,C,h,w), embedding
-(N,P,D), idx (D) int32, mean (P,D), covariance (P,D,D) with --full-cov (small cases
-only), covariance_sub/factor_sub (K,D,D)/(K,T) at --cov-positions, distances (N,P), upsampled (N,S,S),
-smoothed (N,S,S), scores (N). With --eval: metrics.json (image AUROC, pixel AUROC, image F1).
+Outputs in OUTDIR: scores.csv (path,score); with --dump-stages one .npy per stage, float32,
+of the test images: input (N,3,S,S), layer1/2/3 (N,C,h,w) (unless --no-layers), embedding
+(N,P,D), idx (D) int32, mean (P,D), distances (N,P), upsampled (N,S,S), smoothed (N,S,S),
+scores (N); optional: train_embedding (--dump-train), covariance (P,D,D) (--full-cov,
+small cases only), covariance_sub (K,D,D) and factor_sub (K,T) (packed lower L^-1) at
+--cov-positions. With --eval: metrics.json (image AUROC, pixel AUROC, image F1).
 
 Wide-ResNet-50-2 random weights: a counter-based generator (splitmix64 of the FNV-1a hash of
 the tensor name plus the element index) that the C tests reproduce exactly, written as a
@@ -352,7 +353,7 @@ def main(argv=None):
     ap.add_argument("--sigma", type=float, default=4.0)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--dump-stages", action="store_true")
-    ap.add_argument("--dump-train", action="store_true", help="also dump train images' stages")
+    ap.add_argument("--dump-train", action="store_true", help="also dump train_embedding")
     ap.add_argument("--no-layers", action="store_true", help="do not dump layer1/2/3")
     ap.add_argument("--full-cov", action="store_true", help="dump covariance (P,D,D)")
     ap.add_argument("--cov-positions", default="", help="comma list: dump cov/factor there")
@@ -427,13 +428,13 @@ def main(argv=None):
         f32 = (lambda a: np.ascontiguousarray(a, dtype=np.float32))
         save = (lambda n, a: np.save(os.path.join(args.out, n + ".npy"), a))
         save("idx", np.array(idx, np.int32))
-        for pre, inp, ls, emb in (("", te_in, te_l, te_emb),) + (
-                (("train_", tr_in, tr_l, tr_emb),) if args.dump_train else ()):
-            save(pre + "input", f32(inp))
-            if not args.no_layers:
-                for j in range(3):
-                    save(pre + "layer%d" % (j + 1), f32(ls[j]))
-            save(pre + "embedding", f32(emb))
+        save("input", f32(te_in))
+        if not args.no_layers:
+            for j in range(3):
+                save("layer%d" % (j + 1), f32(te_l[j]))
+        save("embedding", f32(te_emb))
+        if args.dump_train:
+            save("train_embedding", f32(tr_emb))
         save("mean", f32(mean))
         P, D = mean.shape
         if args.full_cov:

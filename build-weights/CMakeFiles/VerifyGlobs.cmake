@@ -23,6 +23,7 @@ set(OLD_GLOB
   "/work/main/src/host/common.c"
   "/work/main/src/host/config.c"
   "/work/main/src/host/dataset.c"
+  "/work/main/src/host/eval.c"
   "/work/main/src/host/image.c"
   "/work/main/src/host/listing.c"
   "/work/main/src/host/metrics.c"
@@ -55,6 +56,8 @@ file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/*.cmake")
 set(OLD_GLOB
   "/work/main/tests/backbone.cmake"
   "/work/main/tests/formats.cmake"
+  "/work/main/tests/image.cmake"
+  "/work/main/tests/ops.cmake"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

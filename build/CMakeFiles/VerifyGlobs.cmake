@@ -5,6 +5,7 @@ cmake_policy(SET CMP0009 NEW)
 # PADIM_TEST_CMAKES at CMakeLists.txt:95 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/benchmarks/*.cmake")
 set(OLD_GLOB
+  "/work/main/benchmarks/ops.cmake"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -20,8 +21,11 @@ set(OLD_GLOB
   "/work/main/src/host/backend_cuda_none.c"
   "/work/main/src/host/cli.c"
   "/work/main/src/host/cli_demo.c"
+  "/work/main/src/host/cli_eval.c"
   "/work/main/src/host/common.c"
   "/work/main/src/host/config.c"
+  "/work/main/src/host/dataset.c"
+  "/work/main/src/host/eval.c"
   "/work/main/src/host/image.c"
   "/work/main/src/host/listing.c"
   "/work/main/src/host/metrics.c"
@@ -43,6 +47,7 @@ file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/src/host/cli*.c")
 set(OLD_GLOB
   "/work/main/src/host/cli.c"
   "/work/main/src/host/cli_demo.c"
+  "/work/main/src/host/cli_eval.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -53,7 +58,10 @@ endif()
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/*.cmake")
 set(OLD_GLOB
   "/work/main/tests/backbone.cmake"
+  "/work/main/tests/eval.cmake"
   "/work/main/tests/formats.cmake"
+  "/work/main/tests/image.cmake"
+  "/work/main/tests/ops.cmake"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

@@ -431,6 +431,47 @@ static int cmd_fit(int argc, char **argv) {
     return 0;
 }
 
+/* For `eval`: parse config + runtime options in argv (no positionals), fill *rt; when out
+ * is not NULL, fit on the images of train_dir. Returns 0 or the exit code. */
+int cli_fit_model(int argc, char **argv, const char *cmd, const char *train_dir, padim_model **out,
+                  padim_runtime *rt, int *quiet_out, double *fit_seconds) {
+    common_opts o;
+    common_init(&o);
+    static struct option longopts[] = {CONFIG_LONGOPTS, RUNTIME_LONGOPTS, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
+        int r = runtime_option(cmd, c, optarg, &o);
+        if (r == 0) r = parse_config_option(cmd, c, optarg, &o);
+        if (r < 0) return 2;
+        if (r == 0) return usage_error(cmd, "unknown option");
+    }
+    if (optind < argc) return usage_error(cmd, "unexpected argument");
+    o.rt.verbose = !quiet;
+    *rt = o.rt;
+    *quiet_out = quiet;
+    if (!out) return 0;
+    padim_config cfg;
+    padim_status st = build_config(&o, &cfg);
+    if (st != PADIM_OK) return fail_status(st);
+    char **paths;
+    int64_t n;
+    st = padim_list_images(train_dir, 1, &paths, &n);
+    if (st != PADIM_OK) return fail_status(st);
+    if (!quiet)
+        fprintf(stderr, "%s: fit on %lld images of %s (%s, preset %s, input %d, d %d, seed %u)\n", cmd, (long long)n,
+                train_dir, padim_backbone_name(cfg.backbone), padim_preset_name(cfg.preset),
+                padim_config_input_size(&cfg), cfg.d, cfg.seed);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    st = padim_fit_files(&cfg, &o.rt, (const char *const *)paths, n, out);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    padim_free_paths(paths, n);
+    if (st != PADIM_OK) return fail_status(st);
+    if (fit_seconds) *fit_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- score */
 
 static const char *score_help =
@@ -687,6 +728,7 @@ static int cmd_info(int argc, char **argv) {
 /* ---------------------------------------------------------------- main */
 
 int cmd_demo(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 static const char *main_help =
     "usage: padim-gpu COMMAND [options]\n"
@@ -697,6 +739,7 @@ static const char *main_help =
     "  demo     generate a small synthetic dataset, fit, score, write heatmaps\n"
     "  fit      fit a model on a folder of good images\n"
     "  score    score images with a model: scores, anomaly maps, heatmaps\n"
+    "  eval     evaluate on a labeled test set (MVTec AD layout): AUROC, F1, AUPRO\n"
     "  info     print a model file's metadata\n"
     "\n"
     "'padim-gpu COMMAND --help' describes each command. padim-gpu " PADIM_VERSION_STRING "\n";
@@ -715,6 +758,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "score")) return cmd_score(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo")) return cmd_demo(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     fprintf(stderr, "padim-gpu: unknown command '%s'\n\n%s", cmd, main_help);
     return 2;
 }

@@ -303,7 +303,8 @@ static padim_status load_from(const st_file *f, padim_model **out) {
     if (!format || strcmp(format, PADIM_MODEL_FORMAT))
         return padim_fail(PADIM_ERR_FORMAT,
                           "%s: not a padim-gpu model file (metadata format = '%s', expected '%s'); "
-                          "backbone weights go in the config's 'weights', not --model",
+                          "a model file is what fitting writes; backbone weights belong in the config's "
+                          "'weights'",
                           path, format ? format : "(none)", PADIM_MODEL_FORMAT);
     PADIM_TRY(meta_int(f, "version", 1, INT32_MAX, &v));
     if (v > PADIM_MODEL_VERSION)

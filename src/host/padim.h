@@ -184,6 +184,41 @@ const char *padim_scorer_backend(const padim_scorer *s);
 padim_status padim_score_images(padim_scorer *s, const padim_image *images, int64_t n,
                                 float *scores, float *maps);
 
+/* ---------------------------------------------------------------- evaluation */
+
+/* Metrics of a labeled test set (definitions in README "Metrics"): exact float64 ROC,
+ * F1 at the F1-optimal threshold chosen on this test set (as the published tables do),
+ * AUPRO to FPR 0.3 normalized by 0.3. A metric that cannot be computed (one class only,
+ * no masks) is -1: report it as unavailable, never as 0. */
+typedef struct padim_eval_result {
+    int64_t n_images, n_good, n_defective;
+    int has_masks;
+    int64_t n_pixels;            /* pixels in the pixel metrics (n_images * S * S) */
+    double image_auroc, pixel_auroc, image_f1, pixel_f1, aupro;
+    double image_threshold, pixel_threshold; /* F1-optimal, raw score units */
+    double image_precision, image_recall;
+    double score_min, score_max;             /* image scores of the test set */
+    double seconds_score, seconds_metrics;   /* decode+preprocess+score, metrics */
+    /* per image, sorted by path */
+    char **paths;
+    char **defect_types;
+    uint8_t *labels;
+    float *scores;
+} padim_eval_result;
+
+typedef struct padim_eval_options {
+    const char *heatmap_dir; /* NULL: none; else <dir>/<defect>_<stem>.png with the
+                                predicted-mask contour at the pixel threshold */
+    double fpr_limit;        /* AUPRO integration limit (0.3) */
+} padim_eval_options;
+
+/* Score the test set of test_dir (an MVTec category folder with test/ and
+ * ground_truth/, or the generic layout good/, <defect>/, optional masks/) and compute the
+ * metrics. Free the result with padim_eval_result_free. */
+padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const char *test_dir,
+                            const padim_eval_options *opt, padim_eval_result *out);
+void padim_eval_result_free(padim_eval_result *r);
+
 /* ---------------------------------------------------------------- helpers for outputs */
 
 /* The model's preprocessing without normalization: RGB in [0, 1], rgb (3, S, S); what the
