@@ -5,7 +5,8 @@
  * and writes the same as JSON. The PyTorch twin is bench_backbone_torch.py; numbers go
  * to benchmarks/RESULTS.md.
  *
- *   bench_backbone [--size S] [--reps R] [--json FILE]     (defaults 256, 3, none)
+ *   bench_backbone [--size S] [--reps R] [--json FILE] [--only BACKBONE] [--batch N]
+ *                  [--threads T]      (defaults 256, 3, none, both, 1 and 8, 1 and 2)
  */
 #include "backbone.h"
 #include "common.h"
@@ -45,14 +46,18 @@ static double forward_flops(const bb_spec *sp, int S) {
 }
 
 int main(int argc, char **argv) {
-    int S = 256, reps = 3;
-    const char *json = NULL;
+    int S = 256, reps = 3, only_batch = 0, only_threads = 0;
+    const char *json = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size") && i + 1 < argc) S = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) only_batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) only_threads = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--size S] [--reps R] [--json FILE]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--size S] [--reps R] [--json FILE] [--only resnet18|"
+                            "wide_resnet50_2] [--batch N] [--threads T]\n", argv[0]);
             return 2;
         }
     }
@@ -70,9 +75,12 @@ int main(int argc, char **argv) {
     printf("%-10s %5s %7s %12s %12s %9s\n", "backbone", "batch", "threads", "ms/batch", "ms/image",
            "GFLOP/s");
     const padim_backbone_kind kinds[2] = {PADIM_BACKBONE_RESNET18, PADIM_BACKBONE_WIDE_RESNET50_2};
-    const int batches[2] = {1, 8}, threads_list[2] = {1, 2};
+    const int batches[2] = {only_batch ? only_batch : 1, 8};
+    const int threads_list[2] = {only_threads ? only_threads : 1, 2};
+    const int n_batches = only_batch ? 1 : 2, n_threads = only_threads ? 1 : 2;
     int first = 1;
     for (int k = 0; k < 2; k++) {
+        if (only && strcmp(only, padim_backbone_name(kinds[k])) != 0) continue;
         bb_weights w;
         if (bb_weights_random(kinds[k], 1, &w) != PADIM_OK) {
             fprintf(stderr, "bench_backbone: %s\n", padim_last_error());
@@ -81,7 +89,7 @@ int main(int argc, char **argv) {
         int h1, h2, h3;
         bb_feature_sizes(S, &h1, &h2, &h3);
         const double gflop = forward_flops(&w.spec, S) * 1e-9;
-        for (int bi = 0; bi < 2; bi++) {
+        for (int bi = 0; bi < n_batches; bi++) {
             const int n = batches[bi];
             const size_t nx = (size_t)n * 3 * S * S;
             const size_t n1 = (size_t)n * w.spec.channels[0] * h1 * h1;
@@ -98,7 +106,7 @@ int main(int argc, char **argv) {
                 r = r * 1664525u + 1013904223u;
                 x[i] = (float)(r >> 8) * (2.0f / 16777216.0f) - 1.0f;
             }
-            for (int ti = 0; ti < 2; ti++) {
+            for (int ti = 0; ti < n_threads; ti++) {
                 const int threads = threads_list[ti];
                 double best = 1e30;
                 for (int rep = 0; rep <= reps; rep++) { /* rep 0: warm-up */

@@ -5,6 +5,7 @@ cmake_policy(SET CMP0009 NEW)
 # PADIM_TEST_CMAKES at CMakeLists.txt:95 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/benchmarks/*.cmake")
 set(OLD_GLOB
+  "/work/main/benchmarks/backbone.cmake"
   "/work/main/benchmarks/ops.cmake"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
@@ -63,6 +64,7 @@ set(OLD_GLOB
   "/work/main/tests/formats.cmake"
   "/work/main/tests/image.cmake"
   "/work/main/tests/ops.cmake"
+  "/work/main/tests/pipeline.cmake"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

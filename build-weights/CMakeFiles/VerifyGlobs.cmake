@@ -5,6 +5,8 @@ cmake_policy(SET CMP0009 NEW)
 # PADIM_TEST_CMAKES at CMakeLists.txt:95 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/benchmarks/*.cmake")
 set(OLD_GLOB
+  "/work/main/benchmarks/backbone.cmake"
+  "/work/main/benchmarks/ops.cmake"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -17,9 +19,11 @@ set(OLD_GLOB
   "/work/main/src/host/backbone_cpu.c"
   "/work/main/src/host/backbone_spec.c"
   "/work/main/src/host/backend_cpu.c"
+  "/work/main/src/host/backend_cuda.c"
   "/work/main/src/host/backend_cuda_none.c"
   "/work/main/src/host/cli.c"
   "/work/main/src/host/cli_demo.c"
+  "/work/main/src/host/cli_eval.c"
   "/work/main/src/host/common.c"
   "/work/main/src/host/config.c"
   "/work/main/src/host/dataset.c"
@@ -45,6 +49,7 @@ file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/src/host/cli*.c")
 set(OLD_GLOB
   "/work/main/src/host/cli.c"
   "/work/main/src/host/cli_demo.c"
+  "/work/main/src/host/cli_eval.c"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -55,9 +60,11 @@ endif()
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/*.cmake")
 set(OLD_GLOB
   "/work/main/tests/backbone.cmake"
+  "/work/main/tests/eval.cmake"
   "/work/main/tests/formats.cmake"
   "/work/main/tests/image.cmake"
   "/work/main/tests/ops.cmake"
+  "/work/main/tests/pipeline.cmake"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

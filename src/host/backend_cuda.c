@@ -172,12 +172,7 @@ typedef struct cuda_ctx {
     double *s2;   /* (P, T) */
     float *gram;  /* (gram_np, D, D) */
     int gram_np;
-    void *cov, *eye;          /* (fin_np, D, D) double or float */
-    void **cov_ptrs, **eye_ptrs; /* (fin_np) device pointer arrays */
-    int *info;                /* (fin_np) device */
-    int *info_host;           /* (fin_np) */
-    float *fchunk;            /* (fin_np, T) */
-    int fin_np;
+    padim_cuda_finalize_ws fin;
 
     /* score */
     float *mean;   /* (P, D) */
@@ -228,14 +223,7 @@ static void free_fit_buffers(cuda_ctx *c) {
     dev_free(&c->s1);
     dev_free(&c->s2);
     dev_free(&c->gram);
-    dev_free(&c->cov);
-    dev_free(&c->eye);
-    dev_free(&c->cov_ptrs);
-    dev_free(&c->eye_ptrs);
-    dev_free(&c->info);
-    dev_free(&c->fchunk);
-    free(c->info_host);
-    c->info_host = NULL;
+    padim_cuda_finalize_ws_free(&c->fin);
 }
 
 static void cuda_destroy(void *p) {
@@ -538,28 +526,13 @@ static padim_status alloc_fit(cuda_ctx *c) {
     if (st == PADIM_OK)
         st = dev_alloc((void **)&c->s2, (size_t)c->P * (size_t)c->T * sizeof(double),
                        "fit second moments (P, D(D+1)/2) float64");
-    size_t np = GRAM_BUDGET / (DD * sizeof(float));
+    const size_t np = GRAM_BUDGET / (DD * sizeof(float));
     c->gram_np = (int)(np < 1 ? 1 : np > (size_t)c->P ? (size_t)c->P : np);
     if (st == PADIM_OK)
         st = dev_alloc((void **)&c->gram, (size_t)c->gram_np * DD * sizeof(float), "batch grams");
-    const size_t elem = c->factor_fp64 ? sizeof(double) : sizeof(float);
-    np = FINALIZE_BUDGET / (2 * DD * elem);
-    c->fin_np = (int)(np < 1 ? 1 : np > (size_t)c->P ? (size_t)c->P : np);
-    const size_t fin = (size_t)c->fin_np;
-    if (st == PADIM_OK) st = dev_alloc(&c->cov, fin * DD * elem, "covariance chunk");
-    if (st == PADIM_OK) st = dev_alloc(&c->eye, fin * DD * elem, "inverse chunk");
-    if (st == PADIM_OK) st = dev_alloc((void **)&c->cov_ptrs, fin * sizeof(void *), "pointers");
-    if (st == PADIM_OK) st = dev_alloc((void **)&c->eye_ptrs, fin * sizeof(void *), "pointers");
-    if (st == PADIM_OK) st = dev_alloc((void **)&c->info, fin * sizeof(int), "potrf info");
     if (st == PADIM_OK)
-        st = dev_alloc((void **)&c->fchunk, fin * (size_t)c->T * sizeof(float), "factor chunk");
-    if (st == PADIM_OK) st = padim_alloc((void **)&c->info_host, fin * sizeof(int), "potrf info");
-    if (st == PADIM_OK) {
-        GPU_CHECK(padim_k_pointer_array(c->cov, c->fin_np, (int64_t)(DD * elem), c->cov_ptrs,
-                                        c->stream));
-        GPU_CHECK(padim_k_pointer_array(c->eye, c->fin_np, (int64_t)(DD * elem), c->eye_ptrs,
-                                        c->stream));
-    }
+        st = padim_cuda_finalize_ws_alloc(&c->fin, c->P, c->D, c->factor_fp64, FINALIZE_BUDGET,
+                                          c->stream);
     if (st != PADIM_OK) free_fit_buffers(c);
     return st;
 }
@@ -574,6 +547,119 @@ static padim_status alloc_score(cuda_ctx *c) {
         dev_free(&c->factor);
     }
     return st;
+}
+
+/* ------------------------------------------------------------------ statistics */
+
+padim_status padim_cuda_stats_accumulate(cublasHandle_t blas, cudaStream_t stream, float *emb,
+                                         int N, int P, int D, const float *shift, double *s1,
+                                         double *s2, float *gram, int gram_np) {
+    GPU_CHECK(padim_k_center_sum(emb, N, P, D, shift, s1, stream));
+    const float one = 1.0f, zero = 0.0f;
+    /* X_p (D x N, column-major): column n at emb + (n P + p) D, so lda = P D and
+     * consecutive positions are D apart (strideA). C_p = X_p X_p^T (D x D). */
+    const int ld = P * D;
+    for (int p0 = 0; p0 < P; p0 += gram_np) {
+        const int np = P - p0 < gram_np ? P - p0 : gram_np;
+        const float *xp = emb + (size_t)p0 * D;
+        GPU_CHECK(cublasSgemmStridedBatched(blas, CUBLAS_OP_N, CUBLAS_OP_T, D, D, N, &one, xp, ld,
+                                            D, xp, ld, D, &zero, gram, D, (long long)D * D, np));
+        GPU_CHECK(padim_k_add_packed(gram, np, D, p0, s2, stream));
+    }
+    return PADIM_OK;
+}
+
+void padim_cuda_finalize_ws_free(padim_cuda_finalize_ws *ws) {
+    dev_free(&ws->cov);
+    dev_free(&ws->eye);
+    dev_free(&ws->cov_ptrs);
+    dev_free(&ws->eye_ptrs);
+    dev_free(&ws->info);
+    dev_free(&ws->fchunk);
+    free(ws->info_host);
+    ws->info_host = NULL;
+    ws->np = 0;
+}
+
+static padim_status finalize_ws_alloc_inner(padim_cuda_finalize_ws *ws, int P, int D, int fp64,
+                                            size_t budget, cudaStream_t stream) {
+    const size_t DD = (size_t)D * D, elem = fp64 ? sizeof(double) : sizeof(float);
+    const size_t np = budget / (2 * DD * elem);
+    ws->fp64 = fp64;
+    ws->np = (int)(np < 1 ? 1 : np > (size_t)P ? (size_t)P : np);
+    const size_t k = (size_t)ws->np;
+    PADIM_TRY(dev_alloc(&ws->cov, k * DD * elem, "covariance chunk"));
+    PADIM_TRY(dev_alloc(&ws->eye, k * DD * elem, "inverse chunk"));
+    PADIM_TRY(dev_alloc((void **)&ws->cov_ptrs, k * sizeof(void *), "batched pointers"));
+    PADIM_TRY(dev_alloc((void **)&ws->eye_ptrs, k * sizeof(void *), "batched pointers"));
+    PADIM_TRY(dev_alloc((void **)&ws->info, k * sizeof(int), "Cholesky info"));
+    PADIM_TRY(dev_alloc((void **)&ws->fchunk, k * (size_t)padim_tri(D) * sizeof(float),
+                        "factor chunk"));
+    PADIM_TRY(padim_alloc((void **)&ws->info_host, k * sizeof(int), "Cholesky info"));
+    GPU_CHECK(padim_k_pointer_array(ws->cov, ws->np, (int64_t)(DD * elem), ws->cov_ptrs, stream));
+    GPU_CHECK(padim_k_pointer_array(ws->eye, ws->np, (int64_t)(DD * elem), ws->eye_ptrs, stream));
+    return PADIM_OK;
+}
+
+padim_status padim_cuda_finalize_ws_alloc(padim_cuda_finalize_ws *ws, int P, int D, int fp64,
+                                          size_t budget, cudaStream_t stream) {
+    memset(ws, 0, sizeof(*ws));
+    const padim_status st = finalize_ws_alloc_inner(ws, P, D, fp64, budget, stream);
+    if (st != PADIM_OK) padim_cuda_finalize_ws_free(ws);
+    return st;
+}
+
+padim_status padim_cuda_stats_finalize(cublasHandle_t blas, cusolverDnHandle_t solver,
+                                       cudaStream_t stream, padim_cuda_finalize_ws *ws, int64_t n,
+                                       int P, int D, const float *shift, const double *s1,
+                                       const double *s2, double eps, float *mean_dev,
+                                       float *mean, float *factor) {
+    PADIM_ASSERT(n >= 2 && ws->np >= 1);
+    const int fp64 = ws->fp64;
+    const int64_t T = padim_tri(D);
+    GPU_CHECK(padim_k_mean(shift, s1, n, P, D, mean_dev, stream));
+    GPU_CHECK(cudaMemcpyAsync(mean, mean_dev, (size_t)P * D * sizeof(float),
+                              cudaMemcpyDeviceToHost, stream));
+    for (int p0 = 0; p0 < P; p0 += ws->np) {
+        const int np = P - p0 < ws->np ? P - p0 : ws->np;
+        GPU_CHECK(padim_k_covariance(s1, s2, n, p0, np, D, eps, fp64, ws->cov, ws->eye, stream));
+        if (fp64)
+            GPU_CHECK(cusolverDnDpotrfBatched(solver, CUBLAS_FILL_MODE_LOWER, D,
+                                              (double **)ws->cov_ptrs, D, ws->info, np));
+        else
+            GPU_CHECK(cusolverDnSpotrfBatched(solver, CUBLAS_FILL_MODE_LOWER, D,
+                                              (float **)ws->cov_ptrs, D, ws->info, np));
+        GPU_CHECK(cudaMemcpyAsync(ws->info_host, ws->info, (size_t)np * sizeof(int),
+                                  cudaMemcpyDeviceToHost, stream));
+        GPU_CHECK(cudaStreamSynchronize(stream));
+        for (int k = 0; k < np; k++)
+            if (ws->info_host[k] != 0)
+                return padim_fail(PADIM_ERR_NUMERIC,
+                                  "covariance at position %d is not positive definite (%s "
+                                  "Cholesky: leading minor %d); increase eps (now %g) or check "
+                                  "the training images",
+                                  p0 + k, fp64 ? "float64" : "float32", ws->info_host[k], eps);
+        /* L X = I -> X = L^-1, lower; the solve reads only L's lower triangle (potrf
+         * leaves the covariance in the upper one). */
+        if (fp64) {
+            const double one = 1.0;
+            GPU_CHECK(cublasDtrsmBatched(blas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER,
+                                         CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, D, D, &one,
+                                         (const double *const *)ws->cov_ptrs, D,
+                                         (double *const *)ws->eye_ptrs, D, np));
+        } else {
+            const float one = 1.0f;
+            GPU_CHECK(cublasStrsmBatched(blas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER,
+                                         CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, D, D, &one,
+                                         (const float *const *)ws->cov_ptrs, D,
+                                         (float *const *)ws->eye_ptrs, D, np));
+        }
+        GPU_CHECK(padim_k_pack_lower(ws->eye, np, D, fp64, ws->fchunk, stream));
+        GPU_CHECK(cudaMemcpyAsync(factor + (size_t)p0 * T, ws->fchunk,
+                                  (size_t)np * T * sizeof(float), cudaMemcpyDeviceToHost, stream));
+    }
+    GPU_CHECK(cudaStreamSynchronize(stream));
+    return PADIM_OK;
 }
 
 /* ------------------------------------------------------------------ create */
@@ -732,17 +818,8 @@ static padim_status fit_sub_batch(cuda_ctx *c, const float *x, int n) {
     if (c->n_seen == 0) /* shift = first image's embedding (P, D) */
         GPU_CHECK(cudaMemcpyAsync(c->shift, c->emb, PD * sizeof(float), cudaMemcpyDeviceToDevice,
                                   c->stream));
-    GPU_CHECK(padim_k_center_sum(c->emb, n, c->P, c->D, c->shift, c->s1, c->stream));
-    const float one = 1.0f, zero = 0.0f;
-    const int ld = c->P * c->D; /* X_p: D x n column-major, column n at emb + (n P + p) D */
-    for (int p0 = 0; p0 < c->P; p0 += c->gram_np) {
-        const int np = c->P - p0 < c->gram_np ? c->P - p0 : c->gram_np;
-        const float *xp = c->emb + (size_t)p0 * c->D;
-        GPU_CHECK(cublasSgemmStridedBatched(c->blas, CUBLAS_OP_N, CUBLAS_OP_T, c->D, c->D, n, &one,
-                                            xp, ld, c->D, xp, ld, c->D, &zero, c->gram, c->D,
-                                            (long long)c->D * c->D, np));
-        GPU_CHECK(padim_k_add_packed(c->gram, np, c->D, p0, c->s2, c->stream));
-    }
+    PADIM_TRY(padim_cuda_stats_accumulate(c->blas, c->stream, c->emb, n, c->P, c->D, c->shift,
+                                          c->s1, c->s2, c->gram, c->gram_np));
     c->n_seen += n;
     return PADIM_OK;
 }
@@ -766,53 +843,11 @@ static padim_status cuda_fit_end(void *p, double eps, int64_t *n_total, float *m
     if (c->n_seen < 2)
         return padim_fail(PADIM_ERR_ARG, "fit needs at least 2 training images, got %lld (the "
                           "covariance is unbiased: it divides by N - 1)", (long long)c->n_seen);
-    const int D = c->D;
-    const int fp64 = c->factor_fp64;
-    /* mean (P, D): c->emb (>= P*D floats) serves as device scratch. */
-    GPU_CHECK(padim_k_mean(c->shift, c->s1, c->n_seen, c->P, D, c->emb, c->stream));
-    GPU_CHECK(cudaMemcpyAsync(mean, c->emb, (size_t)c->P * D * sizeof(float),
-                              cudaMemcpyDeviceToHost, c->stream));
-    for (int p0 = 0; p0 < c->P; p0 += c->fin_np) {
-        const int np = c->P - p0 < c->fin_np ? c->P - p0 : c->fin_np;
-        GPU_CHECK(padim_k_covariance(c->s1, c->s2, c->n_seen, p0, np, D, eps, fp64, c->cov, c->eye,
-                                     c->stream));
-        if (fp64)
-            GPU_CHECK(cusolverDnDpotrfBatched(c->solver, CUBLAS_FILL_MODE_LOWER, D,
-                                              (double **)c->cov_ptrs, D, c->info, np));
-        else
-            GPU_CHECK(cusolverDnSpotrfBatched(c->solver, CUBLAS_FILL_MODE_LOWER, D,
-                                              (float **)c->cov_ptrs, D, c->info, np));
-        GPU_CHECK(cudaMemcpyAsync(c->info_host, c->info, (size_t)np * sizeof(int),
-                                  cudaMemcpyDeviceToHost, c->stream));
-        GPU_CHECK(cudaStreamSynchronize(c->stream));
-        for (int k = 0; k < np; k++)
-            if (c->info_host[k] != 0)
-                return padim_fail(PADIM_ERR_NUMERIC,
-                                  "covariance at position %d (row %d, column %d of the %dx%d grid) "
-                                  "is not positive definite (Cholesky info %d, %s); increase eps "
-                                  "(now %g) or check the training images",
-                                  p0 + k, (p0 + k) / c->W, (p0 + k) % c->W, c->H, c->W,
-                                  c->info_host[k], fp64 ? "float64" : "float32", eps);
-        /* L X = I -> X = L^-1, lower (the solve only reads L's lower triangle). */
-        if (fp64) {
-            const double one = 1.0;
-            GPU_CHECK(cublasDtrsmBatched(c->blas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER,
-                                         CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, D, D, &one,
-                                         (const double *const *)c->cov_ptrs, D,
-                                         (double *const *)c->eye_ptrs, D, np));
-        } else {
-            const float one = 1.0f;
-            GPU_CHECK(cublasStrsmBatched(c->blas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER,
-                                         CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, D, D, &one,
-                                         (const float *const *)c->cov_ptrs, D,
-                                         (float *const *)c->eye_ptrs, D, np));
-        }
-        GPU_CHECK(padim_k_pack_lower(c->eye, np, D, fp64, c->fchunk, c->stream));
-        GPU_CHECK(cudaMemcpyAsync(factor + (size_t)p0 * c->T, c->fchunk,
-                                  (size_t)np * c->T * sizeof(float), cudaMemcpyDeviceToHost,
-                                  c->stream));
-    }
-    GPU_CHECK(cudaStreamSynchronize(c->stream));
+    /* c->emb (>= P*D floats) serves as the device scratch of the mean. */
+    const padim_status st = padim_cuda_stats_finalize(c->blas, c->solver, c->stream, &c->fin,
+                                                      c->n_seen, c->P, c->D, c->shift, c->s1,
+                                                      c->s2, eps, c->emb, mean, factor);
+    if (st != PADIM_OK) return padim_fail_context(st, "grid %dx%d", c->H, c->W);
     return PADIM_OK;
 }
 

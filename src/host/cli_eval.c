@@ -138,9 +138,25 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--save-thresholds")) save_thr = 1;
         else rest[nrest++] = argv[i];
     }
-    /* The category folder is the last positional argument. */
+    /* The category folder is the one positional argument: every remaining option takes a
+     * value (as "--opt value" or "--opt=value") except -q/--quiet. */
     const char *category = NULL;
-    if (nrest > 1 && rest[nrest - 1][0] != '-') category = rest[--nrest];
+    for (int i = 1; i < nrest; i++) {
+        const char *a = rest[i];
+        if (a[0] == '-') {
+            if (strcmp(a, "-q") && strcmp(a, "--quiet") && !strchr(a, '=')) i++;
+            continue;
+        }
+        if (category) {
+            free(rest);
+            fprintf(stderr, "padim-gpu eval: more than one CATEGORY_DIR given ('%s', '%s')\n", category, a);
+            return 2;
+        }
+        category = a;
+        memmove(rest + i, rest + i + 1, (size_t)(nrest - i - 1) * sizeof(char *));
+        nrest--;
+        i--;
+    }
     if (!category) {
         free(rest);
         fprintf(stderr, "padim-gpu eval: missing CATEGORY_DIR\nTry 'padim-gpu eval --help'.\n");

@@ -217,11 +217,7 @@ static padim_status want_tensor(const st_file *f, const char *name, st_dtype dt,
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == want[i];
     if (!same) {
         char got[96];
-        size_t n = (size_t)snprintf(got, sizeof(got), "(");
-        for (int i = 0; i < t->ndim && n < sizeof(got); i++)
-            n += (size_t)snprintf(got + n, sizeof(got) - n, "%s%lld", i ? ", " : "",
-                                  (long long)t->shape[i]);
-        if (n < sizeof(got)) snprintf(got + n, sizeof(got) - n, ")");
+        st_format_shape(got, sizeof(got), t->ndim, t->shape);
         if (ndim == 1)
             return padim_fail(PADIM_ERR_FORMAT,
                               "%s: model tensor '%s': expected shape (%lld) from the metadata, found %s",

@@ -243,18 +243,24 @@ padim_status resize_aa_u8(const uint8_t *in, int C, int H, int W, int oh, int ow
         mid = dst;
     }
     if (need_h) {
+        /* row-at-a-time accumulation (integer sums: the order does not change the result) */
         size_t row = (size_t)ow * C;
+        int32_t *acc = NULL;
+        s = padim_alloc((void **)&acc, row * sizeof(int32_t), "resize accumulator");
+        if (s != PADIM_OK) goto done;
         for (int o = 0; o < oh; o++) {
             const int32_t *w = ch.wi + (size_t)o * (size_t)ch.ksize;
             const uint8_t *x = mid + (size_t)ch.bounds[2 * o] * row;
             int n = ch.bounds[2 * o + 1];
-            uint8_t *d = out + (size_t)o * row;
-            for (size_t i = 0; i < row; i++) {
-                int32_t acc = 1 << (PIL_PRECISION_BITS - 1);
-                for (int j = 0; j < n; j++) acc += (int32_t)x[(size_t)j * row + i] * w[j];
-                d[i] = pil_clip8(acc);
+            for (size_t i = 0; i < row; i++) acc[i] = 1 << (PIL_PRECISION_BITS - 1);
+            for (int j = 0; j < n; j++) {
+                const uint8_t *xr = x + (size_t)j * row;
+                for (size_t i = 0; i < row; i++) acc[i] += (int32_t)xr[i] * w[j];
             }
+            uint8_t *d = out + (size_t)o * row;
+            for (size_t i = 0; i < row; i++) d[i] = pil_clip8(acc[i]);
         }
+        free(acc);
     }
     if (!need_w && !need_h) memcpy(out, in, (size_t)H * W * C);
 done:

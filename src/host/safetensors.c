@@ -41,6 +41,13 @@ const char *st_dtype_name(st_dtype d) {
 
 size_t st_dtype_size(st_dtype d) { return (int)d >= 0 && (int)d < ST_N_DTYPES ? dtype_sizes[d] : 0; }
 
+void st_format_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
+    size_t n = (size_t)snprintf(buf, cap, "(");
+    for (int i = 0; i < ndim && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
+    if (n < cap) snprintf(buf + n, cap - n, ")");
+}
+
 static int dtype_parse(const char *s, st_dtype *out) {
     for (int i = 0; i < ST_N_DTYPES; i++)
         if (!strcmp(s, dtype_names[i])) {
@@ -248,14 +255,10 @@ static padim_status parse_header(const char *path, const char *json, size_t json
         uint64_t expect = overflow ? UINT64_MAX : count * st_dtype_size(t->dtype);
         if (b1 - b0 != expect) {
             char shape[160];
-            size_t n = 0;
-            shape[0] = '\0';
-            for (int k = 0; k < t->ndim && n < sizeof(shape) - 24; k++)
-                n += (size_t)snprintf(shape + n, sizeof(shape) - n, "%s%lld", k ? ", " : "",
-                                      (long long)t->shape[k]);
+            st_format_shape(shape, sizeof(shape), t->ndim, t->shape);
             st = padim_fail(PADIM_ERR_FORMAT,
                             "%s: header: tensor '%s': data_offsets [%llu, %llu] span %llu bytes "
-                            "but shape (%s) x %s needs %llu",
+                            "but shape %s x %s needs %llu",
                             path, name, (unsigned long long)b0, (unsigned long long)b1,
                             (unsigned long long)(b1 - b0), shape, st_dtype_name(t->dtype),
                             (unsigned long long)expect);

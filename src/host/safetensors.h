@@ -43,6 +43,8 @@ const st_tensor *st_find(const st_file *f, const char *name);
 const char *st_meta(const st_file *f, const char *key);
 const char *st_dtype_name(st_dtype d);
 size_t st_dtype_size(st_dtype d);
+/* "(128, 64, 3, 3)" into buf (truncated to cap), for error messages. */
+void st_format_shape(char *buf, size_t cap, int ndim, const int64_t *shape);
 
 /* Writer: collect tensors (data pointers borrowed until st_writer_write) and metadata,
  * then write atomically to path (path.tmp.<pid> + fsync + rename). */

@@ -26,13 +26,6 @@ static const char *kind_name(padim_backbone_kind k) {
     return k == PADIM_BACKBONE_WIDE_RESNET50_2 ? "wide_resnet50_2" : "resnet18";
 }
 
-static void format_shape(char *buf, size_t cap, int ndim, const int64_t *shape) {
-    size_t n = (size_t)snprintf(buf, cap, "(");
-    for (int i = 0; i < ndim && n < cap; i++)
-        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? ", " : "", (long long)shape[i]);
-    if (n < cap) snprintf(buf + n, cap - n, ")");
-}
-
 /* Read tensor `name` (already prefixed) of exactly `shape` as float. */
 static padim_status read_floats(const st_file *f, const char *name, int ndim, const int64_t *shape,
                                 padim_backbone_kind kind, float *dst) {
@@ -46,8 +39,8 @@ static padim_status read_floats(const st_file *f, const char *name, int ndim, co
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
     if (!same) {
         char want[96], got[96];
-        format_shape(want, sizeof(want), ndim, shape);
-        format_shape(got, sizeof(got), t->ndim, t->shape);
+        st_format_shape(want, sizeof(want), ndim, shape);
+        st_format_shape(got, sizeof(got), t->ndim, t->shape);
         return padim_fail(PADIM_ERR_MISMATCH,
                           "%s: tensor '%s': expected shape %s, found %s (does the file hold %s "
                           "weights?)",

@@ -1,0 +1,179 @@
+/*
+ * test_cuda_backend.c - backend-level parity: the CUDA backend against the CPU backend
+ * (the specification) through backend.h's table, on random backbone weights
+ * (bb_weights_random) and random preprocessed images at S = 64: fit (several batches,
+ * one of them partial) -> mean and factor; score with the same statistics -> distances,
+ * maps and image scores; also tf32 (loose bound, the deviation is printed), fp16 refused.
+ *
+ * Without a GPU it checks that create() fails cleanly with PADIM_ERR_DEVICE and a "no CUDA
+ * device found" message, then exits 77 (skip).
+ */
+#include "backend.h"
+#include "common.h"
+#include "ops.h"
+#include "rng.h"
+#include "test_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng_state = 777;
+static float urand_pm(double a) {
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    return (float)(a * (2.0 * ((double)(z >> 11) * (1.0 / 9007199254740992.0)) - a));
+}
+
+static double max_abs_f(const float *a, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    return m;
+}
+
+static void compare_ff(const char *what, const float *got, const float *ref, int64_t n,
+                       double atol, double rtol) {
+    double *r = malloc(sizeof(double) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) r[i] = ref[i];
+    const double err = compare_f32(what, got, r, n, atol, rtol);
+    fprintf(stderr, "  %-28s max abs err %.3g (max |ref| %.3g)\n", what, err, max_abs_f(ref, n));
+    free(r);
+}
+
+/* Largest relative difference of two score vectors. */
+static double max_rel(const float *a, const float *b, int n) {
+    double m = 0;
+    for (int i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), 1e-30));
+    return m;
+}
+
+static void run_parity(padim_backbone_kind kind, int S, int D, int n_fit, int n_score) {
+    const backend_ops *cuda = padim_backend_cuda();
+    const backend_ops *cpu = &padim_backend_cpu;
+    bb_weights w;
+    CHECK_OK(bb_weights_random(kind, 1234, &w));
+    int H, h2, h3;
+    bb_feature_sizes(S, &H, &h2, &h3);
+    const int P = H * H;
+    const int64_t T = padim_tri(D);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)D);
+    CHECK_OK(padim_sample_channels(42, bb_channels_total(&w.spec), D, idx));
+    padim_runtime rt;
+    padim_runtime_default(&rt);
+    rt.threads = 2;
+    const int B = 4;
+    backend_setup setup = {.weights = &w, .S = S, .H = H, .W = H, .D = D, .idx = idx,
+                           .max_batch = B, .sigma = 4.0, .pad_mode = 0, .rt = &rt};
+    void *cc = NULL, *gc = NULL;
+    CHECK_OK(cpu->create(&setup, &cc));
+    CHECK_OK(cuda->create(&setup, &gc));
+    if (!cc || !gc) return;
+    fprintf(stderr, "%s S=%d D=%d on %s\n", padim_backbone_name(kind), S, D, cuda->describe(gc));
+    CHECK(strncmp(cuda->describe(gc), "cuda:", 5) == 0);
+
+    const size_t img = (size_t)3 * S * S;
+    float *x = malloc(sizeof(float) * img * (size_t)(n_fit > n_score ? n_fit : n_score));
+    for (size_t i = 0; i < img * (size_t)n_fit; i++) x[i] = urand_pm(2.0);
+
+    /* fit: batches of B, the last one partial */
+    float *mean_c = malloc(sizeof(float) * (size_t)P * D), *mean_g = malloc(sizeof(float) * (size_t)P * D);
+    float *fac_c = malloc(sizeof(float) * (size_t)(P * T)), *fac_g = malloc(sizeof(float) * (size_t)(P * T));
+    int64_t nc = 0, ng = 0;
+    CHECK_OK(cpu->fit_begin(cc));
+    CHECK_OK(cuda->fit_begin(gc));
+    for (int off = 0; off < n_fit; off += B) {
+        const int nb = n_fit - off < B ? n_fit - off : B;
+        CHECK_OK(cpu->fit_batch(cc, x + (size_t)off * img, nb));
+        CHECK_OK(cuda->fit_batch(gc, x + (size_t)off * img, nb));
+    }
+    CHECK_OK(cpu->fit_end(cc, 0.01, &nc, mean_c, fac_c));
+    CHECK_OK(cuda->fit_end(gc, 0.01, &ng, mean_g, fac_g));
+    CHECK(nc == n_fit && ng == n_fit);
+    /* Backbone in float32 on both sides, different summation orders: ~1e-6 relative per
+     * feature; the factor amplifies by the covariance's condition number (few images:
+     * rank-deficient, held up by eps = 0.01). */
+    const double mmax = max_abs_f(mean_c, (int64_t)P * D), fmax_ = max_abs_f(fac_c, P * T);
+    compare_ff("fit mean", mean_g, mean_c, (int64_t)P * D, 1e-5 * mmax, 1e-4);
+    compare_ff("fit factor", fac_g, fac_c, P * T, 1e-3 * fmax_, 1e-3);
+
+    /* score with the CPU's statistics on both */
+    for (size_t i = 0; i < img * (size_t)n_score; i++) x[i] = urand_pm(2.0);
+    float *sc_c = malloc(sizeof(float) * (size_t)n_score), *sc_g = malloc(sizeof(float) * (size_t)n_score);
+    float *d_c = malloc(sizeof(float) * (size_t)n_score * P), *d_g = malloc(sizeof(float) * (size_t)n_score * P);
+    float *m_c = malloc(sizeof(float) * (size_t)n_score * S * S), *m_g = malloc(sizeof(float) * (size_t)n_score * S * S);
+    CHECK_OK(cpu->set_stats(cc, mean_c, fac_c));
+    CHECK_OK(cuda->set_stats(gc, mean_c, fac_c));
+    for (int off = 0; off < n_score; off += B) {
+        const int nb = n_score - off < B ? n_score - off : B;
+        CHECK_OK(cpu->score_batch(cc, x + (size_t)off * img, nb, sc_c + off, d_c + (size_t)off * P,
+                                  m_c + (size_t)off * S * S));
+        CHECK_OK(cuda->score_batch(gc, x + (size_t)off * img, nb, sc_g + off, d_g + (size_t)off * P,
+                                   m_g + (size_t)off * S * S));
+    }
+    /* The issue's bar: scores within 1e-4 relative in fp32 mode. */
+    compare_ff("score dist", d_g, d_c, (int64_t)n_score * P, 1e-4 * max_abs_f(d_c, (int64_t)n_score * P), 1e-4);
+    compare_ff("score maps", m_g, m_c, (int64_t)n_score * S * S, 1e-4 * max_abs_f(m_c, (int64_t)n_score * S * S), 1e-4);
+    compare_ff("score scores", sc_g, sc_c, n_score, 0.0, 1e-4);
+    /* Scores only (dist and maps NULL) give the same scores. */
+    float *sc_g2 = malloc(sizeof(float) * (size_t)n_score);
+    for (int off = 0; off < n_score; off += B)
+        CHECK_OK(cuda->score_batch(gc, x + (size_t)off * img, n_score - off < B ? n_score - off : B,
+                                   sc_g2 + off, NULL, NULL));
+    compare_ff("scores without maps", sc_g2, sc_g, n_score, 0.0, 0.0);
+    cuda->destroy(gc);
+
+    /* tf32 backbone: report the deviation; bound loosely (it is a precision option). */
+    rt.precision = PADIM_PRECISION_TF32;
+    gc = NULL;
+    CHECK_OK(cuda->create(&setup, &gc));
+    if (gc) {
+        CHECK_OK(cuda->set_stats(gc, mean_c, fac_c));
+        for (int off = 0; off < n_score; off += B)
+            CHECK_OK(cuda->score_batch(gc, x + (size_t)off * img, n_score - off < B ? n_score - off : B,
+                                       sc_g2 + off, NULL, NULL));
+        const double r = max_rel(sc_g2, sc_c, n_score);
+        fprintf(stderr, "  tf32 scores: max relative deviation from fp32 CPU %.3g\n", r);
+        CHECK(r < 0.05);
+        cuda->destroy(gc);
+    }
+    rt.precision = PADIM_PRECISION_FP16;
+    gc = NULL;
+    CHECK(cuda->create(&setup, &gc) == PADIM_ERR_ARG && gc == NULL);
+    padim_clear_error();
+
+    cpu->destroy(cc);
+    free(x), free(mean_c), free(mean_g), free(fac_c), free(fac_g), free(sc_c), free(sc_g), free(sc_g2);
+    free(d_c), free(d_g), free(m_c), free(m_g), free(idx);
+    bb_weights_free(&w);
+}
+
+int main(void) {
+    const backend_ops *cuda = padim_backend_cuda();
+    if (!cuda) test_skip("built without CUDA");
+    /* No device: create() must fail cleanly, before touching any library handle. */
+    {
+        bb_weights w;
+        CHECK_OK(bb_weights_random(PADIM_BACKBONE_RESNET18, 1, &w));
+        int32_t idx[4] = {0, 100, 200, 400};
+        padim_runtime rt;
+        padim_runtime_default(&rt);
+        backend_setup setup = {.weights = &w, .S = 64, .H = 16, .W = 16, .D = 4, .idx = idx,
+                               .max_batch = 2, .sigma = 4.0, .pad_mode = 0, .rt = &rt};
+        void *ctx = NULL;
+        const padim_status st = cuda->create(&setup, &ctx);
+        bb_weights_free(&w);
+        if (st == PADIM_ERR_DEVICE && strstr(padim_last_error(), "no CUDA device found")) {
+            CHECK(ctx == NULL);
+            if (test_failures) return test_finish("test_cuda_backend");
+            fprintf(stderr, "create without a GPU: %s\n", padim_last_error());
+            test_skip("no CUDA device");
+        }
+        CHECK_OK(st);
+        if (ctx) cuda->destroy(ctx);
+    }
+    run_parity(PADIM_BACKBONE_RESNET18, 64, 33, 10, 5);
+    run_parity(PADIM_BACKBONE_WIDE_RESNET50_2, 64, 100, 6, 3);
+    return test_finish("test_cuda_backend");
+}
