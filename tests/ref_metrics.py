@@ -12,7 +12,8 @@ tests/golden/metrics/.
              mean per-region overlap; trapezoid to the FPR limit with linear interpolation
   components scipy.ndimage.label (structure ones((3, 3)))
   masks      torch F.interpolate(mode="nearest") (anomalib preset) and torchvision
-             Resize(NEAREST) + CenterCrop on a PIL image (paper preset, xiahaifeng)
+             Resize(NEAREST) + CenterCrop on a PIL image (paper preset, xiahaifeng), on
+             random blobs and (defect-pixel counts) on the real MVTec bottle masks
 
 Run: /usr/bin/python3 tests/ref_metrics.py   (numpy, scipy, sklearn, torch, torchvision, PIL)
 """
@@ -150,6 +151,30 @@ def mask_case(rng, name, h, w, preset, resize, crop):
     print(f"mask {name}: {w}x{h} -> {r.shape} ({preset}, resize {resize}, crop {crop})")
 
 
+def bottle_masks():
+    """Defect-pixel count of every MVTec bottle mask at the evaluation size of both presets
+    (skipped when ../shared is absent): (63, 2) int64 in the test set's order."""
+    root = os.path.join(os.path.dirname(OUT), "..", "..", "..", "shared", "data", "mvtec_ad",
+                        "bottle")
+    gt = os.path.join(root, "ground_truth")
+    if not os.path.isdir(gt):
+        print("bottle masks: ../shared/data/mvtec_ad/bottle absent, skipped")
+        return
+    counts = []
+    for d in sorted(os.listdir(os.path.join(root, "test"))):
+        if d == "good":
+            continue
+        for f in sorted(os.listdir(os.path.join(root, "test", d))):
+            m = Image.open(os.path.join(gt, d, os.path.splitext(f)[0] + "_mask.png"))
+            t = torch.from_numpy(np.asarray(m).copy())[None, None].float()
+            a = F.interpolate(t, size=(256, 256), mode="nearest")[0, 0].numpy()
+            p = np.asarray(T.CenterCrop(224)(T.Resize(256, T.InterpolationMode.NEAREST)(m)))
+            counts.append([int((a > 127).sum()), int((p > 127).sum())])
+    save("bottle_mask_counts", np.array(counts, dtype=np.int64))
+    print(f"bottle masks: {len(counts)}, defect pixels anomalib {sum(c[0] for c in counts)}, "
+          f"paper {sum(c[1] for c in counts)}")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(20240601)
@@ -176,6 +201,7 @@ def main():
     mask_case(rng, "paper_wide", 47, 61, "paper", 32, 24)
     mask_case(rng, "paper_tall", 61, 47, "paper", 32, 24)
     mask_case(rng, "paper_odd", 83, 57, "paper", 37, 30)
+    bottle_masks()
 
 
 if __name__ == "__main__":

@@ -171,7 +171,7 @@ def det_uniform_pm1(name, seed, n):
 
 def wrn_random_state(seed):
     """Unfolded torchvision state dict (conv1 .. layer3) of wide_resnet50_2:
-    conv weight = v * float32(sqrt(6 / fan_in)); BN weight = 1 + 0.25 v, bias = 0.1 v,
+    conv weight = v * float32(sqrt(3 / fan_in)) (variance 1 / fan_in); BN weight = 1 + 0.25 v, bias = 0.1 v,
     running_mean = 0.1 v, running_var = 0.75 + 0.5 v (all float32 arithmetic)."""
     model = torchvision.models.wide_resnet50_2()
     out = {}
@@ -184,7 +184,7 @@ def wrn_random_state(seed):
         v = det_uniform_pm1(name, seed, n).reshape(tuple(t.shape))
         if t.dim() == 4:
             fan_in = t.shape[1] * t.shape[2] * t.shape[3]
-            a = v * np.float32(np.sqrt(6.0 / fan_in))
+            a = v * np.float32(np.sqrt(3.0 / fan_in))
         elif name.endswith(".weight"):
             a = np.float32(1.0) + np.float32(0.25) * v
         elif name.endswith(".bias"):

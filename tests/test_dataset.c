@@ -295,6 +295,56 @@ static void masks(void) {
     CHECK(got[0] == 1 && got[1] == 0 && got[2] == 1 && got[3] == 0);
 }
 
+/* The real MVTec bottle category (skipped without ../shared): layout counts and the
+ * defect-pixel count of every mask at both presets' evaluation sizes. */
+static void bottle(void) {
+    const char *cat = shared_path("data/mvtec_ad/bottle");
+    padim_testset ts;
+    char probe[1024];
+    snprintf(probe, sizeof(probe), "%s/test", cat);
+    struct stat sb;
+    if (stat(probe, &sb) != 0) {
+        fprintf(stderr, "bottle: %s absent, real-data checks skipped\n", cat);
+        return;
+    }
+    npy_array ref;
+    if (npy_load(golden_path("metrics/bottle_mask_counts.npy"), &ref)) {
+        test_failures++;
+        return;
+    }
+    CHECK_OK(testset_load(cat, &ts));
+    CHECK(ts.n == 83 && ts.n_good == 20 && ts.n_defective == 63 && ts.has_masks);
+    char **train;
+    int64_t nt;
+    CHECK_OK(trainset_list_mvtec(cat, &train, &nt));
+    CHECK(nt == 209);
+    padim_free_paths(train, nt);
+    padim_config cfg[2];
+    padim_config_default(&cfg[0], PADIM_BACKBONE_RESNET18, PADIM_PRESET_ANOMALIB);
+    padim_config_default(&cfg[1], PADIM_BACKBONE_RESNET18, PADIM_PRESET_PAPER);
+    uint8_t *m = malloc(256 * 256);
+    int64_t k = 0, bad = 0, total[2] = {0, 0};
+    for (int64_t i = 0; i < ts.n && k < ref.shape[0]; i++) {
+        if (!ts.labels[i]) continue;
+        for (int p = 0; p < 2; p++) {
+            int S = padim_config_input_size(&cfg[p]);
+            CHECK_OK(mask_load_eval(ts.mask_paths[i], ts.paths[i], 900, 900, &cfg[p], m));
+            int64_t ones = 0;
+            for (int64_t j = 0; j < (int64_t)S * S; j++) ones += m[j];
+            total[p] += ones;
+            bad += ones != (int64_t)ref.data[k * 2 + p];
+        }
+        k++;
+    }
+    fprintf(stderr, "bottle: %lld test images, %lld masks, defect pixels anomalib %lld paper %lld, "
+            "%lld mismatching masks\n", (long long)ts.n, (long long)k, (long long)total[0],
+            (long long)total[1], (long long)bad);
+    CHECK(k == ref.shape[0] && bad == 0);
+    free(m);
+    npy_free(&ref);
+    testset_free(&ts);
+}
+
 int main(void) {
     snprintf(root, sizeof(root), "/tmp/padim_dataset_XXXXXX");
     if (!mkdtemp(root)) test_skip("mkdtemp failed");
@@ -303,6 +353,7 @@ int main(void) {
     generic_layout();
     empty_folders();
     masks();
+    bottle();
     int rc = test_finish("test_dataset");
     if (rc == 0) {
         char cmd[128];

@@ -99,6 +99,12 @@ static void edge_cases(void) {
     CHECK(f.f1 == 1.0 && f.threshold == (double)0.1f && f.precision == 1.0 && f.recall == 1.0);
     f = metric_best_f1(s4, sep, 4);
     CHECK(f.f1 == 1.0 && f.threshold == (double)0.3f && f.fp == 0 && f.fn == 0);
+    /* Equal F1 at two thresholds (2/3 at 0.9 and at 0.6): the lowest wins, as argmax over
+     * sklearn's increasing thresholds (checked with sklearn 1.2.1). */
+    const float tie[4] = {0.9f, 0.8f, 0.7f, 0.6f};
+    const uint8_t tiel[4] = {1, 0, 0, 1};
+    f = metric_best_f1(tie, tiel, 4);
+    CHECK(fabs(f.f1 - 2.0 / 3.0) < 1e-15 && f.threshold == (double)0.6f && f.tp == 2 && f.fp == 2);
     /* -0.0 and +0.0 are one score: a tie, AUROC 1/2. */
     const float z[2] = {-0.0f, 0.0f};
     const uint8_t zl[2] = {0, 1};

@@ -114,7 +114,6 @@ static void conv_forward(const conv_args *a, float *const *col, int64_t col_cap,
     const int direct = cs->k == 1 && cs->stride == 1; /* col = x itself */
     const int rows = chunk_rows(Ho, Wo, threads);
     const int nchunks = (Ho + rows - 1) / rows;
-    (void)col_cap;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int ch = 0; ch < nchunks; ch++) {
         const int oy0 = ch * rows;
@@ -299,12 +298,12 @@ padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, i
             return padim_fail(PADIM_ERR_ARG, "bb_forward_cpu: weights of conv %s not loaded",
                               sp->convs[i].name);
     threads = padim_thread_count(threads);
+    if (threads > 256) threads = 256;
 
     int64_t act_max, col_max;
     scratch_sizes(sp, S, threads, &act_max, &col_max);
     if (col_max < 1) col_max = 1;
     float *buf[4] = {0}, *col[256] = {0};
-    if (threads > 256) threads = 256;
     padim_status st = PADIM_OK;
     for (int i = 0; i < 4 && st == PADIM_OK; i++)
         st = padim_alloc_aligned((void **)&buf[i], sizeof(float) * (size_t)act_max,
