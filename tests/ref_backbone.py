@@ -13,8 +13,9 @@ layer3) on seeded inputs and dumps the inputs and the layer1/2/3 activations as 
                   tested too. Also writes OUTDIR/wrn50_random.safetensors (conv1..layer3,
                   torchvision names, float32; ~36 MB, generated at test time, not committed).
 
-Fixture: 2 images of 64x64 and 1 image of 100x100 (odd grids 25/13/7 exercise the
-padding arithmetic), inputs ~ N(0, 1) seeded.
+Fixtures: 2 images of 64x64, 1 of 100x100 (odd grids 25/13/7 exercise the
+padding arithmetic), 1 of 7x7 (grids 2/1/1: windows wider than the image) and 3 of
+33x33; inputs ~ N(0, 1) seeded.
 Needs /usr/bin/python3 with torch 1.13 / torchvision 0.14 / numpy.
 """
 import argparse
@@ -29,7 +30,7 @@ import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 R18_NPY = os.path.join(HERE, "..", "..", "shared", "weights", "resnet18_tv_in1k_bnfolded")
-FIXTURES = [("s64", 2, 64), ("s100", 1, 100)]
+FIXTURES = [("s64", 2, 64), ("s100", 1, 100), ("s7", 1, 7), ("s33", 3, 33)]
 
 
 def trunk(model, x):

@@ -198,10 +198,10 @@ def fixtures(d):
     save("pre_rgb_anomalib48_rgb.npy", r)
     save("pre_rgb_anomalib48.npy", n)
     for resize, crop in [(72, 64), (72, 61)]:
-        ru8, n = paper_ref(im, resize, crop)
+        _, n = paper_ref(im, resize, crop)
         save(f"pre_rgb_paper{resize}_crop{crop}.npy", n)
     ga = Image.open(os.path.join(d, "gray_29x23.png")).convert("RGB")
-    r, n = anomalib_ref(ga, 80)
+    _, n = anomalib_ref(ga, 80)
     save("pre_gray_anomalib80.npy", n)
     _, n = paper_ref(ga, 40, 37)
     save("pre_gray_paper40_crop37.npy", n)

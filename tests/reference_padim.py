@@ -171,8 +171,9 @@ def det_uniform_pm1(name, seed, n):
 
 def wrn_random_state(seed):
     """Unfolded torchvision state dict (conv1 .. layer3) of wide_resnet50_2:
-    conv weight = v * float32(sqrt(3 / fan_in)) (variance 1 / fan_in); BN weight = 1 + 0.25 v, bias = 0.1 v,
-    running_mean = 0.1 v, running_var = 0.75 + 0.5 v (all float32 arithmetic)."""
+    conv weight = v * float32(sqrt(3 / fan_in)) (variance 1 / fan_in, so activations stay
+    O(1) through the 13 blocks); BN weight = 1 + 0.25 v, bias = 0.1 v, running_mean = 0.1 v,
+    running_var = 0.75 + 0.5 v (all float32 arithmetic)."""
     model = torchvision.models.wide_resnet50_2()
     out = {}
     for name, t in model.state_dict().items():

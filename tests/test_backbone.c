@@ -9,7 +9,8 @@
  *                                 bb_weights_load) and goldens DIR/wrn50_*, both written by
  *                                 ref_backbone.py at test time (tests/backbone.cmake).
  *
- * Fixtures: 2 images of 64x64 and 1 of 100x100, each run with 1 and 2 threads.
+ * Fixtures (ref_backbone.py): 2 images of 64x64, 1 of 100x100, 1 of 7x7, 3 of 33x33,
+ * each run with 1 and 2 threads.
  * Tolerance per layer: |got - ref| <= 1e-4 * max|ref| + 1e-4 * |ref|. The C and PyTorch
  * (oneDNN) convolutions both accumulate in float32 but in different orders; the observed
  * errors are ~1e-6 relative to the layer's maximum (printed), the bound leaves margin
@@ -25,6 +26,9 @@
 
 #define TOL_ABS_OF_MAX 1e-4
 #define TOL_REL 1e-4
+
+static const char *const fixtures[] = {"s64", "s100", "s7", "s33"};
+#define N_FIXTURES 4
 
 static int load_f32(const char *path, npy_array *a, float **f) {
     if (npy_load(path, a) != 0) return -1;
@@ -99,8 +103,7 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof(path), "%s/wrn50_random.safetensors", argv[2]);
         CHECK_OK(bb_weights_load(path, PADIM_BACKBONE_WIDE_RESNET50_2, &w));
         if (test_failures) return test_finish("test_backbone --wrn50");
-        run_fixture(&w, argv[2], "wrn50", "s64");
-        run_fixture(&w, argv[2], "wrn50", "s100");
+        for (int i = 0; i < N_FIXTURES; i++) run_fixture(&w, argv[2], "wrn50", fixtures[i]);
         bb_weights_free(&w);
         return test_finish("test_backbone --wrn50");
     }
@@ -121,8 +124,7 @@ int main(int argc, char **argv) {
     test_args(&w);
     char dir[1100];
     snprintf(dir, sizeof(dir), "%s", golden_path("backbone"));
-    run_fixture(&w, dir, "r18", "s64");
-    run_fixture(&w, dir, "r18", "s100");
+    for (int i = 0; i < N_FIXTURES; i++) run_fixture(&w, dir, "r18", fixtures[i]);
     bb_weights_free(&w);
     return test_finish("test_backbone");
 }

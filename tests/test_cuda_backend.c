@@ -35,7 +35,8 @@ static double max_abs_f(const float *a, int64_t n) {
 
 static void compare_ff(const char *what, const float *got, const float *ref, int64_t n,
                        double atol, double rtol) {
-    double *r = malloc(sizeof(double) * (size_t)n);
+    double *r = calloc((size_t)n + 1, sizeof(double));
+    if (!r) return;
     for (int64_t i = 0; i < n; i++) r[i] = ref[i];
     const double err = compare_f32(what, got, r, n, atol, rtol);
     fprintf(stderr, "  %-28s max abs err %.3g (max |ref| %.3g)\n", what, err, max_abs_f(ref, n));

@@ -150,7 +150,7 @@ static int write_wrn_random(uint32_t seed, const char *path, const npy_array *pr
         bufs[nb++] = wt;
         snprintf(name, sizeof(name), "%s.weight", cs->name);
         det_uniform_pm1(name, seed, n, wt);
-        const float scale = (float)sqrt(6.0 / (double)fan_in);
+        const float scale = (float)sqrt(3.0 / (double)fan_in);
         for (int64_t j = 0; j < n; j++) wt[j] = wt[j] * scale;
         ok &= st_writer_add(w, name, ST_F32, 4, wshape, wt) == PADIM_OK;
         for (int b = 0; b < 4 && ok; b++) {

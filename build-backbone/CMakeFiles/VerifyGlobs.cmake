@@ -60,10 +60,12 @@ endif()
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/*.cmake")
 set(OLD_GLOB
   "/work/main/tests/backbone.cmake"
+  "/work/main/tests/cuda.cmake"
   "/work/main/tests/eval.cmake"
   "/work/main/tests/formats.cmake"
   "/work/main/tests/image.cmake"
   "/work/main/tests/ops.cmake"
+  "/work/main/tests/pipeline.cmake"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

@@ -60,6 +60,7 @@ endif()
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/*.cmake")
 set(OLD_GLOB
   "/work/main/tests/backbone.cmake"
+  "/work/main/tests/cuda.cmake"
   "/work/main/tests/eval.cmake"
   "/work/main/tests/formats.cmake"
   "/work/main/tests/image.cmake"

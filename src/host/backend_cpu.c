@@ -87,13 +87,26 @@ static padim_status cpu_create(const backend_setup *s, void **out) {
 
 static const char *cpu_describe(void *p) { return ((cpu_ctx *)p)->desc; }
 
+/* Stage timing: add the seconds since *t to the runtime's counter (when requested). */
+static padim_stage_times *times_of(const cpu_ctx *c) { return c->setup.rt ? c->setup.rt->times : NULL; }
+static void lap(const cpu_ctx *c, double *t, double *counter) {
+    if (!times_of(c)) return;
+    double now = padim_now();
+    *counter += now - *t;
+    *t = now;
+}
+
 /* Backbone + embedding of a batch into c->emb (n, P, D). */
 static padim_status cpu_embed(cpu_ctx *c, const float *x, int n) {
     PADIM_ASSERT(n >= 1 && n <= c->max_batch);
     const bb_spec *sp = &c->w->spec;
+    padim_stage_times *tm = times_of(c);
+    double t = padim_now();
     PADIM_TRY(bb_forward_cpu(c->w, x, n, c->S, c->threads, c->l1, c->l2, c->l3));
+    if (tm) lap(c, &t, &tm->backbone);
     op_embed_cpu(c->l1, c->l2, c->l3, n, sp->channels[0], sp->channels[1], sp->channels[2], c->H,
                  c->W, c->h2, c->h2, c->h3, c->h3, c->setup.idx, c->D, c->emb);
+    if (tm) lap(c, &t, &tm->embed);
     return PADIM_OK;
 }
 
@@ -116,9 +129,11 @@ static padim_status cpu_fit_begin(void *p) {
 static padim_status cpu_fit_batch(void *p, const float *x, int n) {
     cpu_ctx *c = p;
     PADIM_TRY(cpu_embed(c, x, n));
+    double t = padim_now();
     if (c->n_seen == 0) /* shift = first image's embedding, (P, D) */
         memcpy(c->shift, c->emb, (size_t)c->P * c->D * sizeof(float));
     op_stats_accumulate_cpu(c->emb, n, c->P, c->D, c->shift, c->s1, c->s2, c->threads);
+    if (times_of(c)) lap(c, &t, &times_of(c)->stats);
     c->n_seen += n;
     return PADIM_OK;
 }
@@ -129,8 +144,10 @@ static padim_status cpu_fit_end(void *p, double eps, int64_t *n_total, float *me
     if (c->n_seen < 2)
         return padim_fail(PADIM_ERR_ARG, "fit needs at least 2 training images, got %lld (the covariance is "
                           "unbiased: it divides by N - 1)", (long long)c->n_seen);
+    double t = padim_now();
     padim_status st = op_stats_finalize_cpu(c->n_seen, c->P, c->D, c->shift, c->s1, c->s2, eps, mean,
                                             factor, c->threads);
+    if (times_of(c)) lap(c, &t, &times_of(c)->factor);
     if (st != PADIM_OK) return padim_fail_context(st, "grid %dx%d", c->H, c->W);
     return PADIM_OK;
 }
@@ -147,11 +164,15 @@ static padim_status cpu_score_batch(void *p, const float *x, int n, float *score
     cpu_ctx *c = p;
     PADIM_ASSERT(c->mean && c->factor);
     PADIM_TRY(cpu_embed(c, x, n));
+    padim_stage_times *tm = times_of(c);
+    double t = padim_now();
     op_mahalanobis_cpu(c->emb, n, c->P, c->D, c->mean, c->factor, c->dist, c->threads);
+    if (tm) lap(c, &t, &tm->mahalanobis);
     if (dist) memcpy(dist, c->dist, (size_t)n * c->P * sizeof(float));
     op_upsample_bilinear_cpu(c->dist, n, c->H, c->W, c->S, c->up);
     op_gaussian_blur_cpu(c->up, n, c->S, c->setup.sigma, c->setup.pad_mode, c->threads);
     op_map_max_cpu(c->up, n, c->S, scores);
+    if (tm) lap(c, &t, &tm->map);
     if (maps) memcpy(maps, c->up, (size_t)n * c->S * c->S * sizeof(float));
     return PADIM_OK;
 }

@@ -12,6 +12,10 @@
  *   high byte for 16-bit RGB PNGs instead, so such files may differ from PIL by 1 LSB.
  *   JPEG is decoded by stb_image, whose IDCT and chroma upsampling are not libjpeg's: a few
  *   LSB of difference against PIL are expected (tests measure it).
+ *   TIFF layouts outside the direct path (palette, YCbCr, tiled, planar, 1/2/4-bit) go
+ *   through libtiff's RGBA conversion, which honours the Orientation tag and premultiplies
+ *   unassociated alpha into the colours; the direct path does neither, like PIL.
+ * Only the first TIFF directory (page) is read.
  */
 #include "common.h"
 #include "image.h"

@@ -38,8 +38,7 @@ static float key_float(uint32_t k) {
 enum { RADIX_BITS = 11, RADIX_SIZE = 1 << RADIX_BITS, RADIX_PASSES = 3 };
 
 static uint64_t *radix_sort_keys(uint64_t *a, uint64_t *tmp, int64_t n) {
-    static _Thread_local int64_t count[RADIX_PASSES][RADIX_SIZE];
-    memset(count, 0, sizeof(count));
+    int64_t count[RADIX_PASSES][RADIX_SIZE] = {{0}}; /* 48 KiB */
     for (int64_t i = 0; i < n; i++) {
         uint32_t k = (uint32_t)(a[i] >> 32);
         for (int p = 0; p < RADIX_PASSES; p++) count[p][(k >> (p * RADIX_BITS)) & (RADIX_SIZE - 1)]++;

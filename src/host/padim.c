@@ -58,38 +58,57 @@ static void setup_from_model(const padim_model *m, const padim_runtime *rt, int 
 
 /* ---------------------------------------------------------------- parallel preprocessing */
 
-/* Decode (when paths) or take images, preprocess into x (n, 3, S, S). Runs over threads;
- * the first failure (in image order) is reported with its message. */
+/* Decode (when paths) or take images, preprocess into x (n, 3, S, S), in parallel over
+ * images: decoding first (all n), then preprocessing, so each stage can be timed. The
+ * first failure (in image order) is reported with its message. */
 static padim_status preprocess_batch(const padim_config *cfg, const char *const *paths,
-                                     const padim_image *images, int64_t n, int threads, float *x) {
+                                     const padim_image *images, int64_t n, int threads,
+                                     padim_stage_times *times, float *x) {
     const int S = padim_config_input_size(cfg);
     const size_t plane = (size_t)3 * S * S;
     padim_status first = PADIM_OK;
     int64_t first_i = n;
     char first_msg[2048] = "";
+    padim_image *decoded = NULL;
+    if (paths) PADIM_TRY(padim_calloc((void **)&decoded, (size_t)n * sizeof(padim_image), "decoded images"));
+    const double t0 = padim_now();
+#define RECORD_FAILURE(i_, st_)                                                       \
+    do {                                                                              \
+        _Pragma("omp critical(padim_preprocess_error)") if ((i_) < first_i) {         \
+            first_i = (i_);                                                           \
+            first = (st_);                                                            \
+            snprintf(first_msg, sizeof(first_msg), "%s", padim_last_error());         \
+        }                                                                             \
+    } while (0)
+    if (paths) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t i = 0; i < n; i++) {
-        padim_status st;
-        if (paths) {
-            padim_image img = {0};
-            st = padim_image_load(paths[i], &img);
-            if (st == PADIM_OK) {
-                st = padim_preprocess(&img, cfg, x + (size_t)i * plane);
-                if (st != PADIM_OK) padim_fail_context(st, "%s", paths[i]);
-            }
-            padim_image_free(&img);
-        } else {
-            st = padim_preprocess(&images[i], cfg, x + (size_t)i * plane);
-            if (st != PADIM_OK) padim_fail_context(st, "image %lld", (long long)i);
+        for (int64_t i = 0; i < n; i++) {
+            padim_status st = padim_image_load(paths[i], &decoded[i]);
+            if (st != PADIM_OK) RECORD_FAILURE(i, st);
         }
-        if (st != PADIM_OK) {
-#pragma omp critical(padim_preprocess_error)
-            if (i < first_i) {
-                first_i = i;
-                first = st;
-                snprintf(first_msg, sizeof(first_msg), "%s", padim_last_error());
+    }
+    const double t1 = padim_now();
+    const padim_image *src = paths ? decoded : images;
+    if (first == PADIM_OK) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+        for (int64_t i = 0; i < n; i++) {
+            padim_status st = padim_preprocess(&src[i], cfg, x + (size_t)i * plane);
+            if (st != PADIM_OK) {
+                if (paths) padim_fail_context(st, "%s", paths[i]);
+                else padim_fail_context(st, "image %lld", (long long)i);
+                RECORD_FAILURE(i, st);
             }
         }
+    }
+#undef RECORD_FAILURE
+    const double t2 = padim_now();
+    if (times) {
+        times->decode += t1 - t0;
+        times->preprocess += t2 - t1;
+    }
+    if (decoded) {
+        for (int64_t i = 0; i < n; i++) padim_image_free(&decoded[i]);
+        free(decoded);
     }
     if (first != PADIM_OK) return padim_fail(first, "%s", first_msg);
     return PADIM_OK;
@@ -97,8 +116,9 @@ static padim_status preprocess_batch(const padim_config *cfg, const char *const 
 
 /* ---------------------------------------------------------------- fit */
 
-padim_status padim_fit_files(const padim_config *cfg, const padim_runtime *rt_in,
-                             const char *const *paths, int64_t n, padim_model **out) {
+static padim_status fit_internal(const padim_config *cfg, const padim_runtime *rt_in,
+                                 const char *const *paths, const padim_image *images, int64_t n,
+                                 padim_model **out) {
     *out = NULL;
     padim_runtime rt_default;
     padim_runtime_default(&rt_default);
@@ -130,7 +150,7 @@ padim_status padim_fit_files(const padim_config *cfg, const padim_runtime *rt_in
     if (st == PADIM_OK) st = ops->fit_begin(ctx);
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         const int nb = (int)(n - i < B ? n - i : B);
-        st = preprocess_batch(cfg, paths + i, NULL, nb, threads, x);
+        st = preprocess_batch(cfg, paths ? paths + i : NULL, images ? images + i : NULL, nb, threads, rt->times, x);
         if (st == PADIM_OK) st = ops->fit_batch(ctx, x, nb);
         if (st == PADIM_OK && rt->progress) rt->progress(rt->progress_user, "fit", i + nb, n);
     }
@@ -143,6 +163,16 @@ padim_status padim_fit_files(const padim_config *cfg, const padim_runtime *rt_in
     }
     *out = m;
     return PADIM_OK;
+}
+
+padim_status padim_fit_files(const padim_config *cfg, const padim_runtime *rt, const char *const *paths,
+                             int64_t n, padim_model **out) {
+    return fit_internal(cfg, rt, paths, NULL, n, out);
+}
+
+padim_status padim_fit_images(const padim_config *cfg, const padim_runtime *rt, const padim_image *images,
+                              int64_t n, padim_model **out) {
+    return fit_internal(cfg, rt, NULL, images, n, out);
 }
 
 /* ---------------------------------------------------------------- scoring */
@@ -194,7 +224,7 @@ padim_status padim_score_images(padim_scorer *s, const padim_image *images, int6
     const size_t map_size = (size_t)s->m->S * s->m->S;
     for (int64_t i = 0; i < n; i += s->batch) {
         const int nb = (int)(n - i < s->batch ? n - i : s->batch);
-        PADIM_TRY(preprocess_batch(&s->m->cfg, NULL, images + i, nb, s->threads, s->x));
+        PADIM_TRY(preprocess_batch(&s->m->cfg, NULL, images + i, nb, s->threads, s->rt.times, s->x));
         PADIM_TRY(s->ops->score_batch(s->ctx, s->x, nb, scores + i, NULL, maps ? maps + (size_t)i * map_size : NULL));
         if (s->rt.progress) s->rt.progress(s->rt.progress_user, "score", i + nb, n);
     }

@@ -122,6 +122,16 @@ void padim_image_free(padim_image *img);
 /* Progress of long work: stage ("fit", "score"), done and total images. */
 typedef void (*padim_progress_fn)(void *user, const char *stage, int64_t done, int64_t total);
 
+/* Seconds spent per stage, accumulated over calls when padim_runtime.times is set (the
+ * CUDA backend then synchronizes after each stage, which costs a little throughput). */
+typedef struct padim_stage_times {
+    double decode, preprocess;       /* host: image decoding, resize + normalize */
+    double backbone, embed;          /* backbone to layer3; upsample + concat + gather */
+    double stats, factor;            /* fit: accumulation; covariance + Cholesky + inverse */
+    double mahalanobis, map;         /* score: distances; upsample + blur + max */
+    double device_peak_bytes;        /* CUDA: peak device memory used by the backend */
+} padim_stage_times;
+
 typedef struct padim_runtime {
     padim_device device;
     int gpu;                    /* CUDA device ordinal */
@@ -130,6 +140,7 @@ typedef struct padim_runtime {
     padim_progress_fn progress; /* may be NULL */
     void *progress_user;
     int verbose;                /* 1: backend choice and timings on stderr */
+    padim_stage_times *times;   /* NULL, or accumulate per-stage seconds here */
 } padim_runtime;
 
 void padim_runtime_default(padim_runtime *rt);
@@ -142,6 +153,10 @@ typedef struct padim_model padim_model;
  * images are decoded, embedded and accumulated batch by batch. */
 padim_status padim_fit_files(const padim_config *cfg, const padim_runtime *rt,
                              const char *const *paths, int64_t n, padim_model **out);
+
+/* The same from decoded images (n >= 2). */
+padim_status padim_fit_images(const padim_config *cfg, const padim_runtime *rt,
+                              const padim_image *images, int64_t n, padim_model **out);
 
 /* Save atomically (temporary file + rename); load with full validation. */
 padim_status padim_model_save(const padim_model *m, const char *path);

@@ -291,7 +291,8 @@ static padim_status check_image(const padim_image *img) {
     return PADIM_OK;
 }
 
-/* Output (h, w) of the resize step and the side S of the final crop. */
+/* Output (h, w) of the resize step and the side S of the final center crop. anomalib
+ * normally has crop 0 (S = resize, no crop); a crop set with it is applied the same way. */
 static padim_status preset_geometry(const padim_image *img, const padim_config *cfg, int *rh,
                                     int *rw, int *S) {
     int h = img->height, w = img->width;
@@ -378,7 +379,7 @@ padim_status padim_preprocess(const padim_image *img, const padim_config *cfg, f
     PADIM_TRY(padim_preprocess_rgb(img, cfg, out));
     /* torchvision Normalize: (x - mean) / std with float32 mean and std */
     static const float mean[3] = {0.485f, 0.456f, 0.406f}, stdv[3] = {0.229f, 0.224f, 0.225f};
-    const size_t SS = (size_t)padim_config_input_size(cfg) * (size_t)padim_config_input_size(cfg);
+    const size_t S = (size_t)padim_config_input_size(cfg), SS = S * S;
     for (int c = 0; c < 3; c++)
         for (size_t i = 0; i < SS; i++) out[c * SS + i] = (out[c * SS + i] - mean[c]) / stdv[c];
     return PADIM_OK;
