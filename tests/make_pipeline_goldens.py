@@ -13,7 +13,7 @@ tests/golden/pipeline/fixture/ (made by tests/make_fixture.py) at reduced input 
                      grid 8x8 (P=64), D=550; every stage but covariance; wrn_probe.npy holds
                      generator values the C test must reproduce bit for bit.
 
-Usage: make_pipeline_goldens.py [--weights DIR_OF_NPY]   (takes ~1 minute on 2 cores)
+Usage: make_pipeline_goldens.py [--weights DIR_OF_NPY] [--case NAME]   (takes ~1 minute on 2 cores)
 """
 import argparse
 import os
@@ -32,7 +32,7 @@ PROBE_TENSORS = ["conv1.weight", "layer1.0.bn1.running_var", "layer3.5.conv3.wei
                  "layer2.0.downsample.1.weight"]
 
 
-def run_case(name, argv, drop=()):
+def run_case_(name, argv, drop=()):
     out = os.path.join(GOLDEN, name)
     for f in os.listdir(out) if os.path.isdir(out) else []:
         os.remove(os.path.join(out, f))
@@ -49,12 +49,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", default=os.path.join(
         HERE, "..", "..", "shared", "weights", "resnet18_tv_in1k_bnfolded"))
+    ap.add_argument("--case", help="regenerate only this case")
     args = ap.parse_args()
     r18 = ["--backbone", "resnet18", "--weights", args.weights]
+    run_case = (lambda name, *a, **k: None if args.case not in (None, name)
+                else run_case_(name, *a, **k))
     run_case("resnet18_anomalib", r18 + ["--preset", "anomalib", "--resize", "64",
                                          "--cov-positions", "0,37,136,255", "--dump-train"])
     run_case("resnet18_paper", r18 + ["--preset", "paper", "--resize", "72", "--crop", "64",
                                       "--no-layers"], drop=("embedding",))
+    if args.case not in (None, "wrn50_anomalib"):
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         st = os.path.join(tmp, "wrn50_seed7.safetensors")
         ref.main(["--make-wrn-weights", st, "--wrn-seed", "7"])

@@ -729,6 +729,7 @@ static int cmd_info(int argc, char **argv) {
 
 int cmd_demo(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 static const char *main_help =
     "usage: padim-gpu COMMAND [options]\n"
@@ -740,6 +741,7 @@ static const char *main_help =
     "  fit      fit a model on a folder of good images\n"
     "  score    score images with a model: scores, anomaly maps, heatmaps\n"
     "  eval     evaluate on a labeled test set (MVTec AD layout): AUROC, F1, AUPRO\n"
+    "  bench    measure fit / score throughput, latency, per-stage times, memory\n"
     "  info     print a model file's metadata\n"
     "\n"
     "'padim-gpu COMMAND --help' describes each command. padim-gpu " PADIM_VERSION_STRING "\n";
@@ -759,6 +761,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo")) return cmd_demo(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "padim-gpu: unknown command '%s'\n\n%s", cmd, main_help);
     return 2;
 }

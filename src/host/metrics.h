@@ -9,7 +9,7 @@
  *   - labels / masks: 0 = good (normal), anything else = defective.
  *   - ties: all samples with the same score move together; curve points exist only at
  *     distinct score values (scikit-learn semantics).
- *   - sorting is an LSD radix sort of (float key, payload) pairs: about 0.1 s for 5 million
+ *   - sorting is an LSD radix sort of (float key, payload) pairs: about 0.2 s CPU for 5 million
  *     pixels on one core (tests/test_metrics.c prints the timing).
  *   - return values: METRIC_UNAVAILABLE (-1) when the metric is undefined for the input
  *     (only one class present, no ground-truth regions); METRIC_FAILED (-2) when a scratch

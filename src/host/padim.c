@@ -133,7 +133,13 @@ static padim_status fit_internal(const padim_config *cfg, const padim_runtime *r
 
     padim_model *m = NULL;
     PADIM_TRY(padim_model_alloc(cfg, &m));
-    padim_status st = bb_weights_load(cfg->weights, cfg->backbone, &m->weights);
+    /* "random[:SEED]": seeded random weights, for benchmarks and tests without real ones. */
+    padim_status st;
+    if (!strncmp(cfg->weights, "random", 6) && (cfg->weights[6] == '\0' || cfg->weights[6] == ':'))
+        st = bb_weights_random(cfg->backbone, cfg->weights[6] ? (uint32_t)strtoul(cfg->weights + 7, NULL, 10) : 0,
+                               &m->weights);
+    else
+        st = bb_weights_load(cfg->weights, cfg->backbone, &m->weights);
     if (st == PADIM_OK) st = padim_sample_channels(cfg->seed, m->C, m->D, m->idx);
     const int threads = padim_thread_count(rt->threads);
     const int B = (int)(n < cfg->batch ? n : cfg->batch);
@@ -194,7 +200,7 @@ padim_status padim_scorer_create(const padim_model *m, const padim_runtime *rt_i
     if (rt_in) s->rt = *rt_in;
     else padim_runtime_default(&s->rt);
     s->m = m;
-    s->batch = m->cfg.batch > 0 ? m->cfg.batch : 1;
+    s->batch = s->rt.batch > 0 ? s->rt.batch : m->cfg.batch > 0 ? m->cfg.batch : 1;
     s->threads = padim_thread_count(s->rt.threads);
     backend_setup setup;
     setup_from_model(m, &s->rt, s->batch, &setup);

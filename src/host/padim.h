@@ -72,7 +72,8 @@ typedef enum padim_precision {
  * and optionally padim_config_load(); every field is stored in the fitted model. */
 typedef struct padim_config {
     padim_backbone_kind backbone;
-    char weights[1024];  /* safetensors backbone weights (path) */
+    char weights[1024];  /* safetensors backbone weights (path); "random[:SEED]" = seeded
+                            random weights (benchmarks and tests only) */
     padim_preset preset;
     int resize;          /* anomalib: output side of the squash resize; paper: shorter side */
     int crop;            /* paper: center crop side; anomalib: 0 (input side = resize) */
@@ -141,6 +142,7 @@ typedef struct padim_runtime {
     void *progress_user;
     int verbose;                /* 1: backend choice and timings on stderr */
     padim_stage_times *times;   /* NULL, or accumulate per-stage seconds here */
+    int batch;                  /* scoring batch size; 0 = the model's */
 } padim_runtime;
 
 void padim_runtime_default(padim_runtime *rt);
