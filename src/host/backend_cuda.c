@@ -468,9 +468,13 @@ static padim_status alloc_batch_buffers(cuda_ctx *c, int B) {
         "input batch", "block outputs", "block outputs", "conv scratch", "conv scratch",
         "shortcut", "layer1 features", "layer2 features", "layer3 features"};
     c->B = B;
-    for (int i = 0; i < BUF_COUNT; i++)
-        PADIM_TRY(dev_alloc((void **)&c->buf[i], (size_t)B * c->buf_per_image[i] * sizeof(float),
-                            names[i]));
+    for (int i = 0; i < BUF_COUNT; i++) {
+        const size_t bytes = (size_t)B * c->buf_per_image[i] * sizeof(float);
+        PADIM_TRY(dev_alloc((void **)&c->buf[i], bytes, names[i]));
+        /* Zeroed once: the fused call without a residual passes y itself as z with
+         * alpha2 = 0, and 0 * (uninitialised NaN) would be NaN. */
+        GPU_CHECK(cudaMemsetAsync(c->buf[i], 0, bytes, c->stream));
+    }
     const size_t PD = (size_t)c->P * c->D, SS = (size_t)c->S * c->S;
     PADIM_TRY(dev_alloc((void **)&c->emb, (size_t)B * PD * sizeof(float), "embeddings"));
     PADIM_TRY(dev_alloc((void **)&c->dist, (size_t)B * c->P * sizeof(float), "distances"));

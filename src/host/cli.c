@@ -348,6 +348,7 @@ static padim_status collect_inputs(char **args, int nargs, char ***paths, int64_
         if (is_dir(args[a])) {
             padim_status st = padim_list_images(args[a], 1, &sub, &ns);
             if (st != PADIM_OK) {
+                fprintf(stderr, "padim-gpu: error: %s\n", padim_last_error());
                 padim_free_paths(*paths, *n);
                 *paths = NULL;
                 *n = 0;

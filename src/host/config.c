@@ -137,7 +137,7 @@ padim_status padim_config_validate(const padim_config *cfg) {
     if (cfg->crop > cfg->resize)
         return padim_fail(PADIM_ERR_ARG, "crop %d is larger than resize %d", cfg->crop, cfg->resize);
     if (S % 16 != 0)
-        return padim_fail(PADIM_ERR_ARG, "input size %d must be a multiple of 16 (layer3 stride)", S);
+        return padim_fail(PADIM_ERR_ARG, "input size %d (resize %d, crop %d) must be a multiple of 16 (the layer3 stride)", S, cfg->resize, cfg->crop);
     int C = cfg->backbone == PADIM_BACKBONE_WIDE_RESNET50_2 ? 1792 : 448;
     if (cfg->d < 1 || cfg->d > C)
         return padim_fail(PADIM_ERR_ARG, "d = %d out of range: %s has %d embedding channels",

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Bad inputs through the command line: each must exit non-zero, print a message on stderr
+# that names the culprit, and leave no output (nor temporary) file behind.
+set -uo pipefail
+bin=$1
+src=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+# expect_error NAME PATTERN CMD...: non-zero exit and PATTERN (grep -E) in stderr.
+expect_error() {
+  local name=$1 pattern=$2
+  shift 2
+  "$@" >"$tmp/stdout" 2>"$tmp/stderr"
+  local rc=$?
+  if [ $rc -eq 0 ]; then
+    echo "FAIL $name: exit 0, expected an error" >&2; fails=$((fails + 1)); return
+  fi
+  if ! grep -qE -- "$pattern" "$tmp/stderr"; then
+    echo "FAIL $name: stderr does not match '$pattern':" >&2; cat "$tmp/stderr" >&2; fails=$((fails + 1)); return
+  fi
+  echo "ok   $name (exit $rc): $(head -c 300 "$tmp/stderr" | head -n 1)"
+}
+# expect_absent NAME PATH...: nothing written.
+expect_absent() {
+  local name=$1; shift
+  for p in "$@"; do
+    if [ -e "$p" ]; then echo "FAIL $name: $p was written" >&2; fails=$((fails + 1)); fi
+  done
+  if ls "$tmp"/out* "$tmp"/*.tmp.* 2>/dev/null | grep -q tmp; then
+    echo "FAIL $name: temporary file left behind" >&2; fails=$((fails + 1))
+  fi
+}
+
+# Small valid images: 3 synthetic PNGs from the committed pipeline fixture.
+mkdir -p "$tmp/good" "$tmp/empty" "$tmp/bad" "$tmp/one"
+fixture=$(ls "$src"/tests/golden/pipeline/fixture/train/*.png | head -3)
+cp $fixture "$tmp/good/"
+cp "$(echo "$fixture" | head -1)" "$tmp/one/"
+cp $fixture "$tmp/bad/"
+head -c 60 "$(echo "$fixture" | head -1)" > "$tmp/bad/zz_truncated.png"
+fast=(--device cpu --resize 64 --batch 2 -q)
+
+expect_error "empty folder" "empty.*no images found" "$bin" fit "${fast[@]}" "$tmp/empty" -o "$tmp/out1.padim"
+expect_absent "empty folder" "$tmp/out1.padim"
+expect_error "truncated PNG" "zz_truncated.png" "$bin" fit "${fast[@]}" "$tmp/bad" -o "$tmp/out2.padim"
+expect_absent "truncated PNG" "$tmp/out2.padim"
+expect_error "one training image" "at least 2 training images" "$bin" fit "${fast[@]}" "$tmp/one" -o "$tmp/out3.padim"
+expect_absent "one training image" "$tmp/out3.padim"
+expect_error "unknown backbone" "unknown backbone 'resnet19'" "$bin" fit --backbone resnet19 "$tmp/good" -o "$tmp/out4.padim"
+expect_absent "unknown backbone" "$tmp/out4.padim"
+expect_error "missing weights" "nonexistent.safetensors" "$bin" fit "${fast[@]}" --weights "$tmp/nonexistent.safetensors" "$tmp/good" -o "$tmp/out5.padim"
+expect_absent "missing weights" "$tmp/out5.padim"
+expect_error "bad config value" "resize" "$bin" fit "${fast[@]}" --resize 70 "$tmp/good" -o "$tmp/out6.padim"
+printf 'backbone: resnet18\nbatchsize: 3\n' > "$tmp/bad.yaml"
+expect_error "unknown config key" "bad.yaml.*unknown key 'batchsize'" "$bin" fit --config "$tmp/bad.yaml" "$tmp/good" -o "$tmp/out7.padim"
+expect_error "output folder missing" "nodir" "$bin" fit "${fast[@]}" "$tmp/good" -o "$tmp/nodir/m.padim"
+expect_absent "output folder missing" "$tmp/nodir"
+
+# A valid small model, then broken copies of it.
+if ! "$bin" fit "${fast[@]}" "$tmp/good" -o "$tmp/model.padim" >/dev/null 2>"$tmp/fit.err"; then
+  echo "FAIL: fitting the small valid model failed:" >&2; cat "$tmp/fit.err" >&2; exit 1
+fi
+head -c 5000000 "$tmp/model.padim" > "$tmp/truncated.padim"
+expect_error "truncated model" "truncated.padim.*truncated" "$bin" score "$tmp/truncated.padim" "$tmp/good" -o "$tmp/out8"
+expect_absent "truncated model" "$tmp/out8"
+expect_error "weights file as model" "resnet18_tv_in1k.safetensors" "$bin" info "$src/weights/resnet18_tv_in1k.safetensors"
+head -c 1000 /dev/urandom > "$tmp/random.padim"
+expect_error "random bytes as model" "random.padim" "$bin" info "$tmp/random.padim"
+expect_error "missing model" "nothere.padim" "$bin" score "$tmp/nothere.padim" "$tmp/good"
+expect_error "corrupt image at score" "zz_truncated.png" "$bin" score --device cpu -q "$tmp/model.padim" "$tmp/bad" -o "$tmp/out9"
+[ -e "$tmp/out9/scores.csv" ] && { echo "FAIL corrupt image at score: scores.csv written" >&2; fails=$((fails + 1)); }
+expect_error "unknown command" "unknown command" "$bin" frobnicate
+expect_error "bad device" "--device expects" "$bin" score --device tpu "$tmp/model.padim" "$tmp/good"
+if ! "$bin" info "$tmp/model.padim" | grep -q "trained on:     3 images"; then
+  echo "FAIL: info of the valid model" >&2; fails=$((fails + 1))
+fi
+for cmd in fit score eval info bench demo; do
+  "$bin" $cmd --help >/dev/null || { echo "FAIL: $cmd --help" >&2; fails=$((fails + 1)); }
+done
+if [ $fails -gt 0 ]; then echo "$fails failure(s)" >&2; exit 1; fi
+echo "all CLI error checks passed"
