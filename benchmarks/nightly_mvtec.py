@@ -458,7 +458,7 @@ def write_tables(path, info, runs, backbones, regs, tol):
         L.append("")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        f.write("\n".join(L))
+        f.write("\n".join(L) + "\n")
     os.replace(tmp, path)
 
 
