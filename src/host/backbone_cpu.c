@@ -300,14 +300,20 @@ padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, i
     threads = padim_thread_count(threads);
     if (threads > 256) threads = 256;
 
-    int64_t act_max, col_max;
+    /* images [0, n_outer): one per thread; the rest: each conv split across threads */
+    const int n_outer = threads > 1 ? n / threads * threads : 0;
+    const int nsets = n_outer > 0 ? threads : 1;
+    int64_t act_max, col_max, act1, col1;
     scratch_sizes(sp, S, threads, &act_max, &col_max);
+    scratch_sizes(sp, S, 1, &act1, &col1);
+    if (col1 > col_max) col_max = col1;
     if (col_max < 1) col_max = 1;
-    float *buf[4] = {0}, *col[256] = {0};
+    float *buf[256][4] = {{0}}, *col[256] = {0};
     padim_status st = PADIM_OK;
-    for (int i = 0; i < 4 && st == PADIM_OK; i++)
-        st = padim_alloc_aligned((void **)&buf[i], sizeof(float) * (size_t)act_max,
-                                 "backbone activations");
+    for (int t = 0; t < nsets; t++)
+        for (int i = 0; i < 4 && st == PADIM_OK; i++)
+            st = padim_alloc_aligned((void **)&buf[t][i], sizeof(float) * (size_t)act_max,
+                                     "backbone activations");
     for (int t = 0; t < threads && st == PADIM_OK; t++)
         st = padim_alloc_aligned((void **)&col[t], sizeof(float) * (size_t)col_max,
                                  "backbone im2col chunk");
@@ -320,13 +326,20 @@ padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, i
         const int64_t o_sz[3] = {(int64_t)sp->channels[0] * h1 * h1,
                                  (int64_t)sp->channels[1] * h2 * h2,
                                  (int64_t)sp->channels[2] * h3 * h3};
-        for (int i = 0; i < n; i++) {
+#pragma omp parallel for num_threads(threads) schedule(static, 1) if (n_outer > 0)
+        for (int i = 0; i < n_outer; i++) {
+            const int t = omp_get_thread_num();
             float *outs[3] = {l1 + i * o_sz[0], l2 + i * o_sz[1], l3 + i * o_sz[2]};
-            forward_image(w, x + i * in_sz, S, buf, col, col_max, threads, outs);
+            forward_image(w, x + i * in_sz, S, buf[t], col + t, col_max, 1, outs);
+        }
+        for (int i = n_outer; i < n; i++) {
+            float *outs[3] = {l1 + i * o_sz[0], l2 + i * o_sz[1], l3 + i * o_sz[2]};
+            forward_image(w, x + i * in_sz, S, buf[0], col, col_max, threads, outs);
         }
         openblas_set_num_threads(blas_threads);
     }
-    for (int i = 0; i < 4; i++) free(buf[i]);
+    for (int t = 0; t < nsets; t++)
+        for (int i = 0; i < 4; i++) free(buf[t][i]);
     for (int t = 0; t < threads; t++) free(col[t]);
     return st;
 }
