@@ -288,7 +288,7 @@ def run_one(a, bk, cat, out_dir):
         rec["score_images_per_s"] = n / rec["score_s"]
     # Optional, when a padim-gpu version reports it.
     rec["peak_device_bytes"] = get_num(m, "memory", "peak_device_bytes")
-    rec["eval"] = {k: m.get(k) for k in ("counts", "model", "thresholds", "device", "padim_version")}
+    rec["eval"] = {k: m.get(k) for k in ("counts", "model", "thresholds", "backend", "padim_version")}
     print("nightly: %s / %s: image AUROC %s, pixel AUROC %s, image F1 %s (%.0f s)"
           % (bk, cat, fmt(rec["metrics"]["image_auroc"]), fmt(rec["metrics"]["pixel_auroc"]),
              fmt(rec["metrics"]["image_f1"]), wall), file=sys.stderr)
@@ -491,7 +491,7 @@ def main(argv):
     runs = [run_one(a, bk, cat, a.out) for bk in a.backbones for cat in a.categories]
     regs = find_regressions(runs, a.tolerance)
     versions = [r["eval"]["padim_version"] for r in runs if r.get("eval") and r["eval"].get("padim_version")]
-    devices = sorted({r["eval"]["device"] for r in runs if r.get("eval") and r["eval"].get("device")})
+    devices = sorted({r["eval"]["backend"] for r in runs if r.get("eval") and r["eval"].get("backend")})
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine_info(),

@@ -66,7 +66,7 @@ m = {"category": cat, "model": {"backbone": args[args.index("--backbone") + 1]},
      "counts": {"images": 83, "good": 20, "defective": 63, "pixels": 1, "has_masks": True},
      "metrics": {"image_auroc": spec["ia"], "pixel_auroc": spec["pa"], "image_f1": spec["f1"],
                  "pixel_f1": 0.7, "aupro_0.3": 0.95},
-     "timings_s": {"fit": 12.5, "score": 8.3, "metrics": 1.0}, "device": "cpu", "padim_version": "9.9.9"}
+     "timings_s": {"fit": 12.5, "score": 8.3, "metrics": 1.0}, "backend": "cpu (2 threads)", "padim_version": "9.9.9"}
 os.makedirs(out, exist_ok=True)
 with open(os.path.join(out, "metrics.json"), "w") as f:
     json.dump(m, f)

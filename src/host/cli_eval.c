@@ -266,9 +266,8 @@ int cmd_eval(int argc, char **argv) {
                "\"image_precision\": %.6f, \"image_recall\": %.6f, \"score_min\": %.9g, \"score_max\": %.9g},\n",
                r.image_threshold, r.pixel_threshold, r.image_precision, r.image_recall, r.score_min, r.score_max);
         append(&js, &jl, &jc,
-               "  \"timings_s\": {\"fit\": %.4f, \"score\": %.4f, \"metrics\": %.4f},\n  \"device\": \"%s\",\n  \"padim_version\": \"%s\"\n}\n",
-               fit_s, r.seconds_score, r.seconds_metrics,
-               rt.device == PADIM_DEVICE_CPU ? "cpu" : rt.device == PADIM_DEVICE_CUDA ? "cuda" : "auto", PADIM_VERSION_STRING);
+               "  \"timings_s\": {\"fit\": %.4f, \"score\": %.4f, \"metrics\": %.4f},\n  \"backend\": \"%s\",\n  \"padim_version\": \"%s\"\n}\n",
+               fit_s, r.seconds_score, r.seconds_metrics, r.backend, PADIM_VERSION_STRING);
         append(&md, &ml, &mc, "| backbone | preset | category | image AUROC | pixel AUROC | image F1 | pixel F1 | AUPRO |\n"
                               "|---|---|---|---|---|---|---|---|\n");
         append(&md, &ml, &mc, "| %s | %s | %s | %s | ", c->backbone == PADIM_BACKBONE_RESNET18 ? "ResNet-18" : "Wide ResNet-50",

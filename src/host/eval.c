@@ -74,6 +74,7 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     if (st == PADIM_OK) st = padim_alloc((void **)&labels, (size_t)n, "labels");
     if (st == PADIM_OK) st = padim_calloc((void **)&imgs, (size_t)B * sizeof(padim_image), "image batch");
     if (st == PADIM_OK) st = padim_scorer_create(m, &rt_local, &sc);
+    if (st == PADIM_OK) snprintf(out->backend, sizeof(out->backend), "%s", padim_scorer_backend(sc));
     const double t0 = padim_now();
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         const int nb = (int)(n - i < B ? n - i : B);
@@ -150,7 +151,7 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
         }
         if (st != PADIM_OK) padim_eval_result_free(out);
     } else {
-        memset(out, 0, sizeof(*out));
+        padim_eval_result_free(out);
     }
     testset_free(&ts);
     padim_scorer_free(sc);

@@ -216,6 +216,7 @@ typedef struct padim_eval_result {
     double image_precision, image_recall;
     double score_min, score_max;             /* image scores of the test set */
     double seconds_score, seconds_metrics;   /* decode+preprocess+score, metrics */
+    char backend[128];                       /* backend that scored ("cpu (2 threads)") */
     /* per image, sorted by path */
     char **paths;
     char **defect_types;
