@@ -178,7 +178,7 @@ enum {
     OPT_MAPS,
     OPT_HEATMAPS,
     OPT_CSV,
-    OPT_JSON,
+    OPT_MASKS,
     OPT_QUIET,
 };
 
@@ -486,6 +486,8 @@ static const char *score_help =
     "  -o, --out-dir DIR        write DIR/scores.csv and DIR/scores.json\n"
     "  --maps                   also DIR/maps/<name>.tiff: float32 anomaly maps (S x S)\n"
     "  --heatmaps               also DIR/heatmaps/<name>.png: map over the image\n"
+    "  --masks                  also DIR/masks/<name>.png: predicted defect mask (map >= the\n"
+    "                           model's pixel threshold; needs eval --save-thresholds)\n"
     "  --batch N                images per batch (default: the model's)\n" RUNTIME_HELP
     "\n"
     "Output names: the input path relative to the folder given, '/' -> '_', no extension.\n"
@@ -504,10 +506,11 @@ static int cmd_score(int argc, char **argv) {
     common_opts o;
     common_init(&o);
     const char *outdir = NULL;
-    int want_maps = 0, want_heat = 0;
+    int want_maps = 0, want_heat = 0, want_masks = 0;
     static struct option longopts[] = {{"out-dir", required_argument, 0, 'o'},
                                        {"maps", no_argument, 0, OPT_MAPS},
                                        {"heatmaps", no_argument, 0, OPT_HEATMAPS},
+                                       {"masks", no_argument, 0, OPT_MASKS},
                                        {"batch", required_argument, 0, OPT_BATCH},
                                        RUNTIME_LONGOPTS,
                                        {0, 0, 0, 0}};
@@ -521,6 +524,7 @@ static int cmd_score(int argc, char **argv) {
         if (c == 'o') outdir = optarg;
         else if (c == OPT_MAPS) want_maps = 1;
         else if (c == OPT_HEATMAPS) want_heat = 1;
+        else if (c == OPT_MASKS) want_masks = 1;
         else {
             int r = runtime_option("score", c, optarg, &o);
             if (r == 0) r = parse_config_option("score", c, optarg, &o);
@@ -529,12 +533,19 @@ static int cmd_score(int argc, char **argv) {
         }
     }
     if (argc - optind < 2) return usage_error("score", "expected MODEL and at least one IMAGE or DIR");
-    if ((want_maps || want_heat) && !outdir) return usage_error("score", "--maps and --heatmaps need -o DIR");
+    if ((want_maps || want_heat || want_masks) && !outdir)
+        return usage_error("score", "--maps, --heatmaps and --masks need -o DIR");
     padim_model *m = NULL;
     padim_status st = padim_model_load(argv[optind], &m);
     if (st != PADIM_OK) return fail_status(st);
     padim_model_info info;
     padim_model_get_info(m, &info);
+    if (want_masks && !info.has_thresholds) {
+        fprintf(stderr, "padim-gpu score: error: %s has no pixel threshold for --masks; run 'padim-gpu eval -m %s "
+                        "--save-thresholds DATA' first\n", argv[optind], argv[optind]);
+        padim_model_free(m);
+        return 2;
+    }
 
     /* Inputs, with their display names relative to the argument they came from. */
     char **paths = NULL, **names = NULL;
@@ -573,6 +584,7 @@ static int cmd_score(int argc, char **argv) {
         int bad = mkdir_p(outdir) != 0;
         if (want_maps) snprintf(d, sizeof(d), "%s/maps", outdir), bad |= mkdir_p(d) != 0;
         if (want_heat) snprintf(d, sizeof(d), "%s/heatmaps", outdir), bad |= mkdir_p(d) != 0;
+        if (want_masks) snprintf(d, sizeof(d), "%s/masks", outdir), bad |= mkdir_p(d) != 0;
         if (bad) {
             fprintf(stderr, "padim-gpu: error: %s: cannot create output folder: %s\n", outdir, strerror(errno));
             padim_free_paths(paths, n);
@@ -595,7 +607,8 @@ static int cmd_score(int argc, char **argv) {
     const int S = info.input_size;
     const int B = o.batch > 0 ? o.batch : (info.config.batch > 0 ? info.config.batch : 8);
     float *scores = malloc((size_t)n * sizeof(float));
-    float *maps = (want_maps || want_heat) ? malloc((size_t)B * S * S * sizeof(float)) : NULL;
+    float *maps = (want_maps || want_heat || want_masks) ? malloc((size_t)B * S * S * sizeof(float)) : NULL;
+    uint8_t *pred = want_masks ? malloc((size_t)S * S) : NULL;
     float *rgb = want_heat ? malloc((size_t)3 * S * S * sizeof(float)) : NULL;
     uint8_t *heat = want_heat ? malloc((size_t)3 * S * S) : NULL;
     padim_image *imgs = calloc((size_t)B, sizeof(padim_image));
@@ -622,6 +635,11 @@ static int cmd_score(int argc, char **argv) {
                 padim_render_heatmap(rgb, mp, S, 0.0f, vmax > 0 ? vmax : 1.0f, 0.5f, heat);
                 snprintf(p, sizeof(p), "%s/heatmaps/%s.png", outdir, names[i + k]);
                 if (st == PADIM_OK) st = padim_write_png(p, S, S, 3, heat);
+            }
+            if (st == PADIM_OK && want_masks) {
+                for (size_t q = 0; q < (size_t)S * S; q++) pred[q] = mp[q] >= info.pixel_threshold ? 255 : 0;
+                snprintf(p, sizeof(p), "%s/masks/%s.png", outdir, names[i + k]);
+                st = padim_write_png(p, S, S, 1, pred);
             }
         }
         for (int k = 0; k < nb; k++) padim_image_free(&imgs[k]);
@@ -667,7 +685,7 @@ static int cmd_score(int argc, char **argv) {
             if (!rc && !quiet)
                 fprintf(stderr, "scored %lld images in %.2f s (%.1f images/s); wrote %s/scores.csv, scores.json%s%s\n",
                         (long long)n, secs, (double)n / secs, outdir, want_maps ? ", maps/" : "",
-                        want_heat ? ", heatmaps/" : "");
+                        want_heat ? ", heatmaps/" : want_masks ? ", masks/" : "");
         } else {
             fputs(csv.s, stdout);
             if (!quiet) fprintf(stderr, "scored %lld images in %.2f s (%.1f images/s)\n", (long long)n, secs, (double)n / secs);
@@ -680,6 +698,7 @@ static int cmd_score(int argc, char **argv) {
     free(maps);
     free(rgb);
     free(heat);
+    free(pred);
     padim_scorer_free(sc);
     padim_free_paths(paths, n);
     padim_free_paths(names, n);
