@@ -76,6 +76,23 @@ expect_error "bad device" "--device expects" "$bin" score --device tpu "$tmp/mod
 if ! "$bin" info "$tmp/model.padim" | grep -q "trained on:     3 images"; then
   echo "FAIL: info of the valid model" >&2; fails=$((fails + 1))
 fi
+# eval on a generic-layout folder without masks, thresholds into the model, then score
+# reports label + normalized, and --masks needs thresholds.
+mkdir -p "$tmp/evalset/good" "$tmp/evalset/defect"
+cp "$src"/tests/golden/pipeline/fixture/test/000_good.png "$src"/tests/golden/pipeline/fixture/train/00[45]*.png "$tmp/evalset/good/" 2>/dev/null
+cp "$src"/tests/golden/pipeline/fixture/test/00[12]_*.png "$tmp/evalset/defect/"
+expect_error "masks without thresholds" "no pixel threshold" "$bin" score -q "$tmp/model.padim" "$tmp/good" -o "$tmp/out10" --masks
+if "$bin" eval -q --device cpu -m "$tmp/model.padim" --save-thresholds "$tmp/evalset" -o "$tmp/ev" >"$tmp/ev.out" 2>&1; then
+  grep -q "pixel metrics unavailable" "$tmp/ev.out" || { echo "FAIL eval: pixel metrics should be unavailable without masks" >&2; fails=$((fails + 1)); }
+  grep -q '"pixel_auroc": null' "$tmp/ev/metrics.json" || { echo "FAIL eval: pixel_auroc should be null" >&2; fails=$((fails + 1)); }
+  "$bin" info "$tmp/model.padim" | grep -q "thresholds:     image" || { echo "FAIL eval: thresholds not saved" >&2; fails=$((fails + 1)); }
+  "$bin" score -q "$tmp/model.padim" "$tmp/evalset" | head -1 | grep -q "path,score,label,normalized" || {
+    echo "FAIL score: no label/normalized columns after --save-thresholds" >&2; fails=$((fails + 1)); }
+  echo "ok   eval --save-thresholds + score labels"
+else
+  echo "FAIL eval on a generic layout:" >&2; cat "$tmp/ev.out" >&2; fails=$((fails + 1))
+fi
+
 for cmd in fit score eval info bench demo; do
   "$bin" $cmd --help >/dev/null || { echo "FAIL: $cmd --help" >&2; fails=$((fails + 1)); }
 done
