@@ -178,7 +178,31 @@ typedef struct cuda_ctx {
     float *mean;   /* (P, D) */
     float *factor; /* (P, T) */
     int has_stats;
+
+    /* stage timing (setup.rt->times) and device memory high-water mark */
+    size_t free_at_start; /* cudaMemGetInfo free bytes before the backend allocated */
+    double peak_used;     /* max over marks of free_at_start - free now */
 } cuda_ctx;
+
+/* Stage boundary: when the caller asked for stage times, wait for the stream and add the
+ * seconds since *t to *counter (a sync per stage costs a little throughput; without
+ * times nothing is synchronized). Also records the device memory high-water mark. */
+static padim_stage_times *stage_times(const cuda_ctx *c) { return c->setup.rt ? c->setup.rt->times : NULL; }
+static padim_status stage_mark(cuda_ctx *c, double *t, double *counter) {
+    padim_stage_times *tm = stage_times(c);
+    if (!tm) return PADIM_OK;
+    GPU_CHECK(cudaStreamSynchronize(c->stream));
+    const double now = padim_now();
+    *counter += now - *t;
+    *t = now;
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess && c->free_at_start > free_b) {
+        const double used = (double)(c->free_at_start - free_b);
+        if (used > c->peak_used) c->peak_used = used;
+        if (used > tm->device_peak_bytes) tm->device_peak_bytes = used;
+    }
+    return PADIM_OK;
+}
 
 static padim_status dev_alloc(void **p, size_t bytes, const char *what) {
     *p = NULL;
@@ -445,6 +469,8 @@ static padim_status forward_embed(cuda_ctx *c, const float *x, int n) {
     GPU_CHECK(cudaMemcpyAsync(c->buf[BUF_X], x, (size_t)n * 3 * c->S * c->S * sizeof(float),
                               cudaMemcpyHostToDevice, c->stream));
     PADIM_TRY(prepare_batch(c, n));
+    padim_stage_times *tm = stage_times(c);
+    double t = padim_now();
     const float one = 1.0f, zero = 0.0f;
     for (int i = 0; i < c->n_steps; i++) {
         const fwd_step *s = &c->steps[i];
@@ -454,10 +480,12 @@ static padim_status forward_embed(cuda_ctx *c, const float *x, int n) {
         else
             PADIM_TRY(run_conv_step(c, i));
     }
+    if (tm) PADIM_TRY(stage_mark(c, &t, &tm->backbone));
     const bb_spec *sp = &c->spec;
     GPU_CHECK(padim_k_embed(c->buf[BUF_L1], c->buf[BUF_L2], c->buf[BUF_L3], n, sp->channels[0],
                             sp->channels[1], sp->channels[2], c->H, c->W, c->h2, c->h2, c->h3,
                             c->h3, c->idx, c->D, c->emb, c->stream));
+    if (tm) PADIM_TRY(stage_mark(c, &t, &tm->embed));
     return PADIM_OK;
 }
 
@@ -738,6 +766,8 @@ static padim_status create_inner(cuda_ctx *c, const backend_setup *s) {
         return padim_fail(PADIM_ERR_DEVICE, "--gpu %d: this machine has %d CUDA device%s (0..%d)",
                           c->dev, count, count == 1 ? "" : "s", count - 1);
     GPU_CHECK(cudaSetDevice(c->dev));
+    size_t total_b = 0;
+    GPU_CHECK(cudaMemGetInfo(&c->free_at_start, &total_b));
     struct cudaDeviceProp prop;
     GPU_CHECK(cudaGetDeviceProperties(&prop, c->dev));
     snprintf(c->desc, sizeof(c->desc), "cuda:%d %s (%s)", c->dev, prop.name,
@@ -818,12 +848,14 @@ static padim_status cuda_fit_begin(void *p) {
 
 static padim_status fit_sub_batch(cuda_ctx *c, const float *x, int n) {
     PADIM_TRY(forward_embed(c, x, n));
+    double t = padim_now();
     const size_t PD = (size_t)c->P * c->D;
     if (c->n_seen == 0) /* shift = first image's embedding (P, D) */
         GPU_CHECK(cudaMemcpyAsync(c->shift, c->emb, PD * sizeof(float), cudaMemcpyDeviceToDevice,
                                   c->stream));
     PADIM_TRY(padim_cuda_stats_accumulate(c->blas, c->stream, c->emb, n, c->P, c->D, c->shift,
                                           c->s1, c->s2, c->gram, c->gram_np));
+    if (stage_times(c)) PADIM_TRY(stage_mark(c, &t, &stage_times(c)->stats));
     c->n_seen += n;
     return PADIM_OK;
 }
@@ -848,10 +880,12 @@ static padim_status cuda_fit_end(void *p, double eps, int64_t *n_total, float *m
         return padim_fail(PADIM_ERR_ARG, "fit needs at least 2 training images, got %lld (the "
                           "covariance is unbiased: it divides by N - 1)", (long long)c->n_seen);
     /* c->emb (>= P*D floats) serves as the device scratch of the mean. */
+    double t = padim_now();
     const padim_status st = padim_cuda_stats_finalize(c->blas, c->solver, c->stream, &c->fin,
                                                       c->n_seen, c->P, c->D, c->shift, c->s1,
                                                       c->s2, eps, c->emb, mean, factor);
     if (st != PADIM_OK) return padim_fail_context(st, "grid %dx%d", c->H, c->W);
+    if (stage_times(c)) PADIM_TRY(stage_mark(c, &t, &stage_times(c)->factor));
     return PADIM_OK;
 }
 
@@ -871,11 +905,15 @@ static padim_status cuda_set_stats(void *p, const float *mean, const float *fact
 static padim_status score_sub_batch(cuda_ctx *c, const float *x, int n, float *scores,
                                     float *dist, float *maps) {
     PADIM_TRY(forward_embed(c, x, n));
+    padim_stage_times *tm = stage_times(c);
+    double t = padim_now();
     GPU_CHECK(padim_k_mahalanobis(c->emb, n, c->P, c->D, c->mean, c->factor, c->dist, c->stream));
+    if (tm) PADIM_TRY(stage_mark(c, &t, &tm->mahalanobis));
     GPU_CHECK(padim_k_upsample_bilinear(c->dist, n, c->H, c->W, c->S, c->maps, c->stream));
     GPU_CHECK(padim_k_gaussian_blur(c->maps, c->tmp, n, c->S, c->gw, c->radius,
                                     c->setup.pad_mode, c->stream));
     GPU_CHECK(padim_k_map_max(c->maps, n, c->S, c->scores, c->stream));
+    if (tm) PADIM_TRY(stage_mark(c, &t, &tm->map));
     GPU_CHECK(cudaMemcpyAsync(scores, c->scores, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost,
                               c->stream));
     if (dist)

@@ -52,7 +52,10 @@ void op_upsample_bilinear_cpu(const float *in, int N, int H, int W, int S, float
 
 /* Gaussian blur, separable, normalized kernel of 2*radius+1 taps, radius =
  * int(4 * sigma + 0.5). pad_mode 0: torch "reflect" (mirror, edge not repeated);
- * 1: scipy "reflect" (half-sample symmetric, edge repeated). In place on (N, S, S). */
+ * 1: scipy "reflect" (half-sample symmetric, edge repeated). In place on (N, S, S).
+ * Any S >= 1: when radius >= S the reflection repeats (index folded by the period 2(S-1),
+ * resp. 2S), as SciPy does; torch refuses that case. Accumulation in double, rounded to
+ * float after each of the two passes. */
 void op_gaussian_blur_cpu(float *maps, int N, int S, double sigma, int pad_mode, int threads);
 
 /* scores[n] = max over the map (N, S, S). */
