@@ -3,6 +3,7 @@
  * demo). Everything it does goes through the public API; user errors print one clear
  * message on stderr and exit 1 (2 for usage errors).
  */
+#include "cli_util.h"
 #include "padim.h"
 
 #include <errno.h>
@@ -49,103 +50,6 @@ static void progress(void *user, const char *stage, int64_t done, int64_t total)
         }
         if (done == total) last_decile = -1;
     }
-}
-
-/* Where configs/ and weights/ live: $PADIM_HOME, the source tree, installed share dirs. */
-static const char *data_dir(void) {
-    static char buf[PATH_MAX];
-    const char *env = getenv("PADIM_HOME");
-    const char *cands[] = {env, PADIM_SOURCE_DIR, "/usr/local/share/padim-gpu", "/usr/share/padim-gpu"};
-    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
-        if (!cands[i]) continue;
-        snprintf(buf, sizeof(buf), "%s/configs", cands[i]);
-        struct stat sb;
-        if (stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            snprintf(buf, sizeof(buf), "%s", cands[i]);
-            return buf;
-        }
-    }
-    return ".";
-}
-
-static int is_dir(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-static int mkdir_p(const char *path) {
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-    return 0;
-}
-
-/* Write text to path atomically. */
-static padim_status write_text_atomic(const char *path, const char *text) {
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        fprintf(stderr, "padim-gpu: error: %s: cannot create: %s\n", path, strerror(errno));
-        return PADIM_ERR_IO;
-    }
-    size_t len = strlen(text);
-    int ok = fwrite(text, 1, len, f) == len;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "padim-gpu: error: %s: write failed: %s\n", path, strerror(errno));
-        remove(tmp);
-        return PADIM_ERR_IO;
-    }
-    return PADIM_OK;
-}
-
-/* A growable string for CSV / JSON output. */
-typedef struct sbuf {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int need = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (need < 0) return;
-        if (b->s && b->n + (size_t)need < b->cap) {
-            b->n += (size_t)need;
-            return;
-        }
-        size_t cap = (b->cap + (size_t)need + 1) * 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            fprintf(stderr, "padim-gpu: out of memory\n");
-            exit(1);
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-}
-
-/* JSON string escaping of a path. */
-static void sb_json_str(sbuf *b, const char *s) {
-    sb_printf(b, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') sb_printf(b, "\\%c", c);
-        else if (c < 0x20) sb_printf(b, "\\u%04x", c);
-        else sb_printf(b, "%c", c);
-    }
-    sb_printf(b, "\"");
 }
 
 /* ---------------------------------------------------------------- shared options */
@@ -211,27 +115,10 @@ static long parse_long(const char *cmd, const char *opt, const char *v, long lo,
 static int runtime_option(const char *cmd, int c, const char *arg, common_opts *o) {
     int bad = 0;
     switch (c) {
-    case OPT_DEVICE:
-        if (!strcmp(arg, "cpu")) o->rt.device = PADIM_DEVICE_CPU;
-        else if (!strcmp(arg, "cuda")) o->rt.device = PADIM_DEVICE_CUDA;
-        else if (!strcmp(arg, "auto")) o->rt.device = PADIM_DEVICE_AUTO;
-        else {
-            fprintf(stderr, "padim-gpu %s: --device expects cpu, cuda or auto, got '%s'\n", cmd, arg);
-            return -1;
-        }
-        return 1;
+    case OPT_DEVICE: return cli_parse_device(cmd, arg, &o->rt.device) ? -1 : 1;
     case OPT_GPU: o->rt.gpu = (int)parse_long(cmd, "--gpu", arg, 0, 64, &bad); return bad ? -1 : 1;
     case OPT_THREADS: o->rt.threads = (int)parse_long(cmd, "--threads", arg, 1, 1024, &bad); return bad ? -1 : 1;
-    case OPT_PRECISION:
-        if (!strcmp(arg, "fp32")) o->rt.precision = PADIM_PRECISION_FP32;
-        else if (!strcmp(arg, "tf32")) o->rt.precision = PADIM_PRECISION_TF32;
-        else if (!strcmp(arg, "fp16")) o->rt.precision = PADIM_PRECISION_FP16;
-        else if (!strcmp(arg, "bf16")) o->rt.precision = PADIM_PRECISION_BF16;
-        else {
-            fprintf(stderr, "padim-gpu %s: --precision expects fp32, tf32, fp16 or bf16, got '%s'\n", cmd, arg);
-            return -1;
-        }
-        return 1;
+    case OPT_PRECISION: return cli_parse_precision(cmd, arg, &o->rt.precision) ? -1 : 1;
     case 'q': quiet = 1; return 1;
     }
     return 0;
@@ -257,7 +144,7 @@ static padim_status build_config(const common_opts *o, padim_config *cfg) {
     padim_config_default(cfg, bk, pr);
     char path[PATH_MAX + 128];
     if (o->config) snprintf(path, sizeof(path), "%s", o->config);
-    else snprintf(path, sizeof(path), "%s/configs/%s_%s.yaml", data_dir(), padim_backbone_name(bk), padim_preset_name(pr));
+    else snprintf(path, sizeof(path), "%s/configs/%s_%s.yaml", cli_data_dir(), padim_backbone_name(bk), padim_preset_name(pr));
     padim_status st = padim_config_load(path, cfg);
     if (st != PADIM_OK) return st;
     /* An explicit --backbone/--preset wins over the file's. */
@@ -345,7 +232,7 @@ static padim_status collect_inputs(char **args, int nargs, char ***paths, int64_
     for (int a = 0; a < nargs; a++) {
         char **sub = NULL;
         int64_t ns = 0;
-        if (is_dir(args[a])) {
+        if (cli_is_dir(args[a])) {
             padim_status st = padim_list_images(args[a], 1, &sub, &ns);
             if (st != PADIM_OK) {
                 fprintf(stderr, "padim-gpu: error: %s\n", padim_last_error());
@@ -561,7 +448,7 @@ static int cmd_score(int argc, char **argv) {
         }
         paths = realloc(paths, (size_t)(n + ns) * sizeof(char *));
         names = realloc(names, (size_t)(n + ns) * sizeof(char *));
-        size_t rootlen = is_dir(argv[a]) ? strlen(argv[a]) : 0;
+        size_t rootlen = cli_is_dir(argv[a]) ? strlen(argv[a]) : 0;
         for (int64_t i = 0; i < ns; i++) {
             const char *rel = sub[i] + rootlen;
             while (*rel == '/') rel++;
@@ -581,10 +468,10 @@ static int cmd_score(int argc, char **argv) {
     }
     if (outdir) {
         char d[PATH_MAX + 16];
-        int bad = mkdir_p(outdir) != 0;
-        if (want_maps) snprintf(d, sizeof(d), "%s/maps", outdir), bad |= mkdir_p(d) != 0;
-        if (want_heat) snprintf(d, sizeof(d), "%s/heatmaps", outdir), bad |= mkdir_p(d) != 0;
-        if (want_masks) snprintf(d, sizeof(d), "%s/masks", outdir), bad |= mkdir_p(d) != 0;
+        int bad = cli_mkdir_p(outdir) != 0;
+        if (want_maps) snprintf(d, sizeof(d), "%s/maps", outdir), bad |= cli_mkdir_p(d) != 0;
+        if (want_heat) snprintf(d, sizeof(d), "%s/heatmaps", outdir), bad |= cli_mkdir_p(d) != 0;
+        if (want_masks) snprintf(d, sizeof(d), "%s/masks", outdir), bad |= cli_mkdir_p(d) != 0;
         if (bad) {
             fprintf(stderr, "padim-gpu: error: %s: cannot create output folder: %s\n", outdir, strerror(errno));
             padim_free_paths(paths, n);
@@ -650,38 +537,38 @@ static int cmd_score(int argc, char **argv) {
         rc = fail_status(st);
     } else {
         double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        sbuf csv = {0}, js = {0};
-        sb_printf(&csv, "path,score%s\n", info.has_thresholds ? ",label,normalized" : "");
-        sb_printf(&js, "{\n  \"model\": ");
-        sb_json_str(&js, argv[optind]);
-        sb_printf(&js, ",\n  \"backend\": ");
-        sb_json_str(&js, padim_scorer_backend(sc));
-        sb_printf(&js, ",\n  \"input_size\": %d,\n  \"seconds\": %.6f,\n  \"images\": [\n", S, secs);
+        cli_buf csv = {0}, js = {0};
+        cli_printf(&csv, "path,score%s\n", info.has_thresholds ? ",label,normalized" : "");
+        cli_printf(&js, "{\n  \"model\": ");
+        cli_json_str(&js, argv[optind]);
+        cli_printf(&js, ",\n  \"backend\": ");
+        cli_json_str(&js, padim_scorer_backend(sc));
+        cli_printf(&js, ",\n  \"input_size\": %d,\n  \"seconds\": %.6f,\n  \"images\": [\n", S, secs);
         for (int64_t i = 0; i < n; i++) {
-            sb_printf(&csv, "%s,%.9g", paths[i], (double)scores[i]);
-            sb_printf(&js, "    {\"path\": ");
-            sb_json_str(&js, paths[i]);
-            sb_printf(&js, ", \"name\": ");
-            sb_json_str(&js, names[i]);
-            sb_printf(&js, ", \"score\": %.9g", (double)scores[i]);
+            cli_printf(&csv, "%s,%.9g", paths[i], (double)scores[i]);
+            cli_printf(&js, "    {\"path\": ");
+            cli_json_str(&js, paths[i]);
+            cli_printf(&js, ", \"name\": ");
+            cli_json_str(&js, names[i]);
+            cli_printf(&js, ", \"score\": %.9g", (double)scores[i]);
             if (info.has_thresholds) {
                 int label = scores[i] >= info.image_threshold;
                 double range = info.score_max - info.score_min;
                 double norm = (scores[i] - info.image_threshold) / (range > 0 ? range : 1) + 0.5;
                 norm = norm < 0 ? 0 : norm > 1 ? 1 : norm;
-                sb_printf(&csv, ",%d,%.6f", label, norm);
-                sb_printf(&js, ", \"label\": %d, \"normalized\": %.6f", label, norm);
+                cli_printf(&csv, ",%d,%.6f", label, norm);
+                cli_printf(&js, ", \"label\": %d, \"normalized\": %.6f", label, norm);
             }
-            sb_printf(&csv, "\n");
-            sb_printf(&js, "}%s\n", i + 1 < n ? "," : "");
+            cli_printf(&csv, "\n");
+            cli_printf(&js, "}%s\n", i + 1 < n ? "," : "");
         }
-        sb_printf(&js, "  ]\n}\n");
+        cli_printf(&js, "  ]\n}\n");
         if (outdir) {
             char p[PATH_MAX + 16];
             snprintf(p, sizeof(p), "%s/scores.csv", outdir);
-            if (write_text_atomic(p, csv.s) != PADIM_OK) rc = 1;
+            if (cli_write_text(p, csv.s)) rc = 1;
             snprintf(p, sizeof(p), "%s/scores.json", outdir);
-            if (!rc && write_text_atomic(p, js.s) != PADIM_OK) rc = 1;
+            if (!rc && cli_write_text(p, js.s)) rc = 1;
             if (!rc && !quiet)
                 fprintf(stderr, "scored %lld images in %.2f s (%.1f images/s); wrote %s/scores.csv, scores.json%s%s\n",
                         (long long)n, secs, (double)n / secs, outdir, want_maps ? ", maps/" : "",

@@ -11,6 +11,7 @@
  *   latency     batch-1 scoring of one decoded image, p50 / p99 over all images.
  * Warm-up: one batch is scored before any timing; fit has no warm-up (it is one pass).
  */
+#include "cli_util.h"
 #include "padim.h"
 
 #include <errno.h>
@@ -29,12 +30,6 @@
 #ifndef PADIM_GIT_COMMIT
 #define PADIM_GIT_COMMIT "unknown"
 #endif
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static double peak_rss_mb(void) {
     struct rusage ru;
@@ -81,30 +76,8 @@ static void gen_image(int side, uint32_t seed, padim_image *img) {
             }
 }
 
-typedef struct json_buf {
-    char *s;
-    size_t n, cap;
-} json_buf;
-
-static void jp(json_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void jp(json_buf *b, const char *fmt, ...) {
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int need = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (b->s && b->n + (size_t)need < b->cap) {
-            b->n += (size_t)need;
-            return;
-        }
-        b->cap = (b->cap + (size_t)need + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        if (!b->s) abort();
-    }
-}
-
-static void jp_times(json_buf *b, const padim_stage_times *t) {
-    jp(b, "{\"decode\": %.6f, \"preprocess\": %.6f, \"backbone\": %.6f, \"embed\": %.6f, \"stats\": %.6f, "
+static void jp_times(cli_buf *b, const padim_stage_times *t) {
+    cli_printf(b, "{\"decode\": %.6f, \"preprocess\": %.6f, \"backbone\": %.6f, \"embed\": %.6f, \"stats\": %.6f, "
           "\"factor\": %.6f, \"mahalanobis\": %.6f, \"map\": %.6f, \"device_peak_bytes\": %.0f}",
        t->decode, t->preprocess, t->backbone, t->embed, t->stats, t->factor, t->mahalanobis, t->map,
        t->device_peak_bytes);
@@ -181,25 +154,12 @@ int cmd_bench(int argc, char **argv) {
         case 'c': config = optarg; break;
         case 'w': weights = optarg; break;
         case 'd':
-            if (!strcmp(optarg, "cpu")) rt.device = PADIM_DEVICE_CPU;
-            else if (!strcmp(optarg, "cuda")) rt.device = PADIM_DEVICE_CUDA;
-            else if (!strcmp(optarg, "auto")) rt.device = PADIM_DEVICE_AUTO;
-            else {
-                fprintf(stderr, "padim-gpu bench: --device expects cpu, cuda or auto\n");
-                return 2;
-            }
+            if (cli_parse_device("bench", optarg, &rt.device)) return 2;
             break;
         case 'g': rt.gpu = atoi(optarg); break;
         case 't': rt.threads = atoi(optarg); break;
         case 'p':
-            if (!strcmp(optarg, "fp32")) rt.precision = PADIM_PRECISION_FP32;
-            else if (!strcmp(optarg, "tf32")) rt.precision = PADIM_PRECISION_TF32;
-            else if (!strcmp(optarg, "fp16")) rt.precision = PADIM_PRECISION_FP16;
-            else if (!strcmp(optarg, "bf16")) rt.precision = PADIM_PRECISION_BF16;
-            else {
-                fprintf(stderr, "padim-gpu bench: --precision expects fp32, tf32, fp16 or bf16\n");
-                return 2;
-            }
+            if (cli_parse_precision("bench", optarg, &rt.precision)) return 2;
             break;
         case 'j': json_path = optarg; break;
         case 'q': quiet = 1; break;
@@ -258,10 +218,10 @@ int cmd_bench(int argc, char **argv) {
     padim_stage_times fit_t = {0};
     rt.times = &fit_t;
     padim_model *m = NULL;
-    double t0 = now_s();
+    double t0 = cli_now();
     padim_status st = paths ? padim_fit_files(&cfg, &rt, (const char *const *)paths, n, &m)
                             : padim_fit_images(&cfg, &rt, imgs, n, &m);
-    const double fit_s = now_s() - t0;
+    const double fit_s = cli_now() - t0;
     if (st != PADIM_OK) {
         fprintf(stderr, "padim-gpu bench: error: %s\n", padim_last_error());
         return 1;
@@ -288,9 +248,9 @@ int cmd_bench(int argc, char **argv) {
         if (st == PADIM_OK) st = padim_scorer_create(m, &r2, &sc);
         if (st == PADIM_OK) {
             score_t[b] = (padim_stage_times){0};
-            t0 = now_s();
+            t0 = cli_now();
             st = padim_score_images(sc, imgs, n, scores, NULL);
-            score_e2e[b] = (double)n / (now_s() - t0);
+            score_e2e[b] = (double)n / (cli_now() - t0);
             const padim_stage_times *t = &score_t[b];
             score_tensor[b] = (double)n / (t->backbone + t->embed + t->mahalanobis + t->map);
             padim_scorer_free(sc);
@@ -314,9 +274,9 @@ int cmd_bench(int argc, char **argv) {
         float score;
         if (st == PADIM_OK) st = padim_score_images(sc, imgs, 1, &score, NULL); /* warm-up */
         for (int64_t i = 0; st == PADIM_OK && i < n; i++) {
-            t0 = now_s();
+            t0 = cli_now();
             st = padim_score_images(sc, imgs + i, 1, &score, NULL);
-            lat[i] = now_s() - t0;
+            lat[i] = cli_now() - t0;
         }
         padim_scorer_free(sc);
     }
@@ -357,25 +317,25 @@ int cmd_bench(int argc, char **argv) {
     print_stage_row("fit", &fit_t, (double)n);
     print_stage_row("score", &score_t[n_batches - 1], (double)n);
 
-    json_buf j = {0};
-    jp(&j, "{\n  \"date\": \"%s\",\n  \"commit\": \"%s\",\n  \"machine\": {\"cpu\": \"%s\", \"cpus\": %ld, \"os\": \"%s\"},\n",
+    cli_buf j = {0};
+    cli_printf(&j, "{\n  \"date\": \"%s\",\n  \"commit\": \"%s\",\n  \"machine\": {\"cpu\": \"%s\", \"cpus\": %ld, \"os\": \"%s\"},\n",
        date, PADIM_GIT_COMMIT, cpu, sysconf(_SC_NPROCESSORS_ONLN), host);
-    jp(&j, "  \"backend\": \"%s\",\n  \"settings\": {\"backbone\": \"%s\", \"preset\": \"%s\", \"input_size\": %d, \"d\": %d, "
+    cli_printf(&j, "  \"backend\": \"%s\",\n  \"settings\": {\"backbone\": \"%s\", \"preset\": \"%s\", \"input_size\": %d, \"d\": %d, "
            "\"images\": %lld, \"source\": \"%s\", \"image_width\": %d, \"image_height\": %d, \"fit_batch\": %d, \"threads\": %d, "
            "\"precision\": %d},\n",
        backend, padim_backbone_name(cfg.backbone), padim_preset_name(cfg.preset), info.input_size, cfg.d, (long long)n,
        paths ? images_dir : "generated", imgs[0].width, imgs[0].height, cfg.batch, rt.threads, (int)rt.precision);
-    jp(&j, "  \"fit\": {\"seconds\": %.6f, \"images_per_s\": %.3f, \"tensor_images_per_s\": %.3f, \"stages_s\": ", fit_s,
+    cli_printf(&j, "  \"fit\": {\"seconds\": %.6f, \"images_per_s\": %.3f, \"tensor_images_per_s\": %.3f, \"stages_s\": ", fit_s,
        (double)n / fit_s, (double)n / fit_tensor_s);
     jp_times(&j, &fit_t);
-    jp(&j, "},\n  \"score\": [\n");
+    cli_printf(&j, "},\n  \"score\": [\n");
     for (int b = 0; b < n_batches; b++) {
-        jp(&j, "    {\"batch\": %d, \"images_per_s\": %.3f, \"tensor_images_per_s\": %.3f, \"stages_s\": ", batches[b],
+        cli_printf(&j, "    {\"batch\": %d, \"images_per_s\": %.3f, \"tensor_images_per_s\": %.3f, \"stages_s\": ", batches[b],
            score_e2e[b], score_tensor[b]);
         jp_times(&j, &score_t[b]);
-        jp(&j, "}%s\n", b + 1 < n_batches ? "," : "");
+        cli_printf(&j, "}%s\n", b + 1 < n_batches ? "," : "");
     }
-    jp(&j, "  ],\n  \"latency_ms\": {\"p50\": %.4f, \"p99\": %.4f},\n  \"peak_host_mb\": %.1f,\n  \"peak_device_mb\": %.1f\n}\n",
+    cli_printf(&j, "  ],\n  \"latency_ms\": {\"p50\": %.4f, \"p99\": %.4f},\n  \"peak_host_mb\": %.1f,\n  \"peak_device_mb\": %.1f\n}\n",
        1e3 * p50, 1e3 * p99, rss, fit_t.device_peak_bytes / 1e6);
     int rc = 0;
     char tmp[PATH_MAX + 32];

@@ -4,6 +4,7 @@
  * a ResNet-18 model with the committed ImageNet weights, scores the test images, writes
  * heatmaps and prints a summary. Uses only the public API (padim.h).
  */
+#include "cli_util.h"
 #include "padim.h"
 
 #include <errno.h>
@@ -70,19 +71,6 @@ static void make_image(uint64_t id, int defect, uint8_t *rgb, uint8_t *mask) {
     }
 }
 
-static int mkdirs(const char *path) {
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    }
-    return (mkdir(tmp, 0755) != 0 && errno != EEXIST) ? -1 : 0;
-}
-
 static int demo_fail(padim_status st) {
     fprintf(stderr, "padim-gpu demo: error: %s\n", padim_last_error());
     return st == PADIM_ERR_ARG ? 2 : 1;
@@ -98,7 +86,7 @@ static padim_status write_dataset(const char *root, char ***test_paths, int *tes
     padim_status st = PADIM_OK;
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         snprintf(p, sizeof(p), "%s/%s", root, dirs[i]);
-        if (mkdirs(p) != 0) {
+        if (cli_mkdir_p(p) != 0) {
             free(rgb);
             free(mask);
             fprintf(stderr, "padim-gpu demo: error: %s: cannot create folder: %s\n", p, strerror(errno));
@@ -229,7 +217,7 @@ int cmd_demo(int argc, char **argv) {
     float *rgb = malloc((size_t)3 * S * S * sizeof(float));
     uint8_t *heat = malloc((size_t)3 * S * S);
     snprintf(p, sizeof(p), "%s/heatmaps", out);
-    if (st == PADIM_OK && mkdirs(p) != 0) st = PADIM_ERR_IO;
+    if (st == PADIM_OK && cli_mkdir_p(p) != 0) st = PADIM_ERR_IO;
     char csv[8192];
     size_t len = (size_t)snprintf(csv, sizeof(csv), "path,label,score\n");
     for (int i = 0; st == PADIM_OK && i < n_test; i++) {

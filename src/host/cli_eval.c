@@ -2,6 +2,7 @@
  * cli_eval.c - `padim-gpu eval`: fit (or load) a model and evaluate it on a labeled test
  * set, writing metrics.json, row.md (a Markdown table row) and scores.csv. Public API only.
  */
+#include "cli_util.h"
 #include "padim.h"
 
 #include <errno.h>
@@ -31,37 +32,6 @@ static void eval_progress(void *user, const char *stage, int64_t done, int64_t t
     }
 }
 
-static int make_dirs(const char *path) {
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    }
-    return (mkdir(tmp, 0755) != 0 && errno != EEXIST) ? -1 : 0;
-}
-
-static int write_file(const char *path, const char *text) {
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        fprintf(stderr, "padim-gpu eval: error: %s: cannot create: %s\n", path, strerror(errno));
-        return -1;
-    }
-    int ok = fputs(text, f) >= 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "padim-gpu eval: error: %s: write failed: %s\n", path, strerror(errno));
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 /* "0.9944" or "null" for an unavailable metric. */
 static const char *jnum(char *buf, double v) {
     if (v < 0) return "null";
@@ -72,23 +42,6 @@ static const char *mdnum(char *buf, double v) {
     if (v < 0) return "n/a";
     snprintf(buf, 32, "%.3f", v);
     return buf;
-}
-
-static void append(char **s, size_t *len, size_t *cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void append(char **s, size_t *len, size_t *cap, const char *fmt, ...) {
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int need = vsnprintf(*s ? *s + *len : NULL, *s ? *cap - *len : 0, fmt, ap);
-        va_end(ap);
-        if (*s && *len + (size_t)need < *cap) {
-            *len += (size_t)need;
-            return;
-        }
-        *cap = (*cap + (size_t)need + 1) * 2;
-        *s = realloc(*s, *cap);
-        if (!*s) abort();
-    }
 }
 
 static const char *eval_help =
@@ -209,7 +162,7 @@ int cmd_eval(int argc, char **argv) {
     char heat_dir[PATH_MAX + 16];
     if (outdir) {
         snprintf(heat_dir, sizeof(heat_dir), "%s/heatmaps", outdir);
-        if (make_dirs(heatmaps ? heat_dir : outdir) != 0) {
+        if (cli_mkdir_p(heatmaps ? heat_dir : outdir) != 0) {
             fprintf(stderr, "padim-gpu eval: error: %s: cannot create folder: %s\n", outdir, strerror(errno));
             padim_model_free(m);
             return 1;
@@ -241,54 +194,49 @@ int cmd_eval(int argc, char **argv) {
     if (save_model && padim_model_save(m, save_model) != PADIM_OK) rc = eval_fail(PADIM_ERR_IO);
     if (!rc && save_thr && padim_model_save(m, model_path) != PADIM_OK) rc = eval_fail(PADIM_ERR_IO);
     if (!rc && outdir) {
-        char *js = NULL, *md = NULL, *csv = NULL;
-        size_t jl = 0, jc = 0, ml = 0, mc = 0, cl = 0, cc = 0;
+        cli_buf js = {0}, md = {0}, csv = {0};
         const char *cat = strrchr(category, '/');
         cat = cat && cat[1] ? cat + 1 : category;
-        append(&js, &jl, &jc,
-               "{\n  \"category\": \"%s\",\n  \"test_dir\": \"%s\",\n  \"model\": {\"backbone\": \"%s\", \"preset\": \"%s\", "
+        cli_printf(&js, "{\n  \"category\": \"%s\",\n  \"test_dir\": \"%s\",\n  \"model\": {\"backbone\": \"%s\", \"preset\": \"%s\", "
                "\"input_size\": %d, \"resize\": %d, \"crop\": %d, \"d\": %d, \"seed\": %u, \"eps\": %g, \"sigma\": %g, "
                "\"n_train\": %lld, \"factor_dtype\": \"%s\", \"weights\": \"%s\"},\n",
                cat, category, padim_backbone_name(c->backbone), padim_preset_name(c->preset), info.input_size, c->resize,
                c->crop, c->d, c->seed, c->eps, c->sigma, (long long)info.n_train, info.factor_fp16 ? "F16" : "F32",
                c->weights);
-        append(&js, &jl, &jc,
-               "  \"counts\": {\"images\": %lld, \"good\": %lld, \"defective\": %lld, \"pixels\": %lld, \"has_masks\": %s},\n",
+        cli_printf(&js, "  \"counts\": {\"images\": %lld, \"good\": %lld, \"defective\": %lld, \"pixels\": %lld, \"has_masks\": %s},\n",
                (long long)r.n_images, (long long)r.n_good, (long long)r.n_defective, (long long)r.n_pixels,
                r.has_masks ? "true" : "false");
-        append(&js, &jl, &jc, "  \"metrics\": {\"image_auroc\": %s, ", jnum(b1, r.image_auroc));
-        append(&js, &jl, &jc, "\"pixel_auroc\": %s, ", jnum(b1, r.pixel_auroc));
-        append(&js, &jl, &jc, "\"image_f1\": %s, ", jnum(b1, r.image_f1));
-        append(&js, &jl, &jc, "\"pixel_f1\": %s, ", jnum(b1, r.pixel_f1));
-        append(&js, &jl, &jc, "\"aupro_0.3\": %s},\n", jnum(b1, r.aupro));
-        append(&js, &jl, &jc,
-               "  \"thresholds\": {\"chosen_on\": \"test set (F1-optimal)\", \"image\": %.9g, \"pixel\": %.9g, "
+        cli_printf(&js, "  \"metrics\": {\"image_auroc\": %s, ", jnum(b1, r.image_auroc));
+        cli_printf(&js, "\"pixel_auroc\": %s, ", jnum(b1, r.pixel_auroc));
+        cli_printf(&js, "\"image_f1\": %s, ", jnum(b1, r.image_f1));
+        cli_printf(&js, "\"pixel_f1\": %s, ", jnum(b1, r.pixel_f1));
+        cli_printf(&js, "\"aupro_0.3\": %s},\n", jnum(b1, r.aupro));
+        cli_printf(&js, "  \"thresholds\": {\"chosen_on\": \"test set (F1-optimal)\", \"image\": %.9g, \"pixel\": %.9g, "
                "\"image_precision\": %.6f, \"image_recall\": %.6f, \"score_min\": %.9g, \"score_max\": %.9g},\n",
                r.image_threshold, r.pixel_threshold, r.image_precision, r.image_recall, r.score_min, r.score_max);
-        append(&js, &jl, &jc,
-               "  \"timings_s\": {\"fit\": %.4f, \"score\": %.4f, \"metrics\": %.4f},\n  \"backend\": \"%s\",\n  \"padim_version\": \"%s\"\n}\n",
+        cli_printf(&js, "  \"timings_s\": {\"fit\": %.4f, \"score\": %.4f, \"metrics\": %.4f},\n  \"backend\": \"%s\",\n  \"padim_version\": \"%s\"\n}\n",
                fit_s, r.seconds_score, r.seconds_metrics, r.backend, PADIM_VERSION_STRING);
-        append(&md, &ml, &mc, "| backbone | preset | category | image AUROC | pixel AUROC | image F1 | pixel F1 | AUPRO |\n"
+        cli_printf(&md, "| backbone | preset | category | image AUROC | pixel AUROC | image F1 | pixel F1 | AUPRO |\n"
                               "|---|---|---|---|---|---|---|---|\n");
-        append(&md, &ml, &mc, "| %s | %s | %s | %s | ", c->backbone == PADIM_BACKBONE_RESNET18 ? "ResNet-18" : "Wide ResNet-50",
+        cli_printf(&md, "| %s | %s | %s | %s | ", c->backbone == PADIM_BACKBONE_RESNET18 ? "ResNet-18" : "Wide ResNet-50",
                padim_preset_name(c->preset), cat, mdnum(b1, r.image_auroc));
-        append(&md, &ml, &mc, "%s | %s | ", mdnum(b1, r.pixel_auroc), mdnum(b2, r.image_f1));
-        append(&md, &ml, &mc, "%s | %s |\n", mdnum(b1, r.pixel_f1), mdnum(b2, r.aupro));
-        append(&csv, &cl, &cc, "path,defect_type,label,score,predicted\n");
+        cli_printf(&md, "%s | %s | ", mdnum(b1, r.pixel_auroc), mdnum(b2, r.image_f1));
+        cli_printf(&md, "%s | %s |\n", mdnum(b1, r.pixel_f1), mdnum(b2, r.aupro));
+        cli_printf(&csv, "path,defect_type,label,score,predicted\n");
         for (int64_t i = 0; i < r.n_images; i++)
-            append(&csv, &cl, &cc, "%s,%s,%d,%.9g,%d\n", r.paths[i], r.defect_types[i], r.labels[i], (double)r.scores[i],
+            cli_printf(&csv, "%s,%s,%d,%.9g,%d\n", r.paths[i], r.defect_types[i], r.labels[i], (double)r.scores[i],
                    r.scores[i] >= r.image_threshold);
         char p[PATH_MAX + 32];
         snprintf(p, sizeof(p), "%s/metrics.json", outdir);
-        if (write_file(p, js)) rc = 1;
+        if (cli_write_text(p, js.s)) rc = 1;
         snprintf(p, sizeof(p), "%s/row.md", outdir);
-        if (!rc && write_file(p, md)) rc = 1;
+        if (!rc && cli_write_text(p, md.s)) rc = 1;
         snprintf(p, sizeof(p), "%s/scores.csv", outdir);
-        if (!rc && write_file(p, csv)) rc = 1;
+        if (!rc && cli_write_text(p, csv.s)) rc = 1;
         if (!rc) printf("  wrote %s/metrics.json, row.md, scores.csv%s\n", outdir, heatmaps ? ", heatmaps/" : "");
-        free(js);
-        free(md);
-        free(csv);
+        free(js.s);
+        free(md.s);
+        free(csv.s);
     }
     padim_eval_result_free(&r);
     padim_model_free(m);

@@ -1,0 +1,132 @@
+/*
+ * cli_util.c - see cli_util.h.
+ */
+#include "cli_util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PADIM_SOURCE_DIR
+#define PADIM_SOURCE_DIR "."
+#endif
+
+int cli_mkdir_p(const char *path) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    }
+    return (mkdir(tmp, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+int cli_is_dir(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+int cli_write_text(const char *path, const char *text) {
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        fprintf(stderr, "padim-gpu: error: %s: cannot create: %s\n", path, strerror(errno));
+        return -1;
+    }
+    const size_t len = strlen(text);
+    int ok = fwrite(text, 1, len, f) == len;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        fprintf(stderr, "padim-gpu: error: %s: write failed: %s\n", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_printf(cli_buf *b, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        const int need = vsnprintf(b->s ? b->s + b->n : NULL, b->s ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (need < 0) return;
+        if (b->s && b->n + (size_t)need < b->cap) {
+            b->n += (size_t)need;
+            return;
+        }
+        const size_t cap = (b->cap + (size_t)need + 1) * 2;
+        char *s = realloc(b->s, cap);
+        if (!s) {
+            fprintf(stderr, "padim-gpu: out of memory\n");
+            exit(1);
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+}
+
+void cli_json_str(cli_buf *b, const char *s) {
+    cli_printf(b, "\"");
+    for (; *s; s++) {
+        const unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') cli_printf(b, "\\%c", c);
+        else if (c < 0x20) cli_printf(b, "\\u%04x", c);
+        else cli_printf(b, "%c", c);
+    }
+    cli_printf(b, "\"");
+}
+
+const char *cli_data_dir(void) {
+    static char buf[PATH_MAX];
+    const char *cands[] = {getenv("PADIM_HOME"), PADIM_SOURCE_DIR, "/usr/local/share/padim-gpu",
+                           "/usr/share/padim-gpu"};
+    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+        if (!cands[i]) continue;
+        snprintf(buf, sizeof(buf), "%s/configs", cands[i]);
+        if (cli_is_dir(buf)) {
+            snprintf(buf, sizeof(buf), "%s", cands[i]);
+            return buf;
+        }
+    }
+    return ".";
+}
+
+int cli_parse_device(const char *cmd, const char *v, padim_device *out) {
+    if (!strcmp(v, "cpu")) *out = PADIM_DEVICE_CPU;
+    else if (!strcmp(v, "cuda")) *out = PADIM_DEVICE_CUDA;
+    else if (!strcmp(v, "auto")) *out = PADIM_DEVICE_AUTO;
+    else {
+        fprintf(stderr, "padim-gpu %s: --device expects cpu, cuda or auto, got '%s'\n", cmd, v);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_parse_precision(const char *cmd, const char *v, padim_precision *out) {
+    if (!strcmp(v, "fp32")) *out = PADIM_PRECISION_FP32;
+    else if (!strcmp(v, "tf32")) *out = PADIM_PRECISION_TF32;
+    else if (!strcmp(v, "fp16")) *out = PADIM_PRECISION_FP16;
+    else if (!strcmp(v, "bf16")) *out = PADIM_PRECISION_BF16;
+    else {
+        fprintf(stderr, "padim-gpu %s: --precision expects fp32, tf32, fp16 or bf16, got '%s'\n", cmd, v);
+        return -1;
+    }
+    return 0;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
