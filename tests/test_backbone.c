@@ -111,10 +111,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: test_backbone [--wrn50 DIR]\n");
         return 2;
     }
-#ifndef BB_R18_WEIGHTS /* override for development */
-#define BB_R18_WEIGHTS PADIM_SOURCE_DIR "/weights/resnet18_tv_in1k.safetensors"
-#endif
-    const char *wpath = BB_R18_WEIGHTS;
+    const char *wpath = PADIM_SOURCE_DIR "/weights/resnet18_tv_in1k.safetensors";
     FILE *f = fopen(wpath, "rb");
     if (!f) test_skip("weights/resnet18_tv_in1k.safetensors is missing (converted from "
                       "../shared/weights/resnet18_tv_in1k_bnfolded by the weights tooling)");

@@ -13,17 +13,23 @@
  * (identity) or the downsample conv writes the block output first and the last conv
  * accumulates onto it (GEMM beta = 1).
  *
- * Threads. Measured on the 2-core dev machine (benchmarks/RESULTS.md), three schemes:
- *   (a) whole-image im2col + one sgemm per conv, OpenBLAS given the threads;
- *   (b) one image per thread, OpenBLAS single-threaded;
- *   (c) the chunks of each conv split across OpenMP threads, OpenBLAS single-threaded.
- * (c) beat (a) (OpenBLAS threads small GEMMs poorly and im2col stays serial) and matched (b)
- * at batch >= threads while also using every thread at batch 1, with a single set of
- * activation buffers. So: (c) for every batch; OpenBLAS is set to one thread during the
- * call and restored afterwards.
+ * Threads. Three schemes measured on the 2-core dev machine (R18 at 256x256, 2 threads,
+ * ms per image; benchmarks/RESULTS.md has the full table):
+ *   (a) whole-image im2col + one sgemm per conv, OpenBLAS given the threads: b1 54, b8 47;
+ *   (b) one image per thread, OpenBLAS single-threaded:                     b8 29;
+ *   (c) the chunks of each conv split across OpenMP threads, OpenBLAS 1 thread: b1 35,
+ *       b8 33.
+ * OpenBLAS threads small GEMMs poorly and leaves im2col serial, so (a) loses everywhere.
+ * Chosen: (b) for the first n - n % threads images (no synchronization at all, one set
+ * of activation buffers per thread), (c) for the rest (batch 1 still uses every thread).
+ * OpenBLAS is set to one thread during the call and restored afterwards. (c) has a
+ * barrier per conv: on a machine shared with other jobs, libgomp's spinning waits cost
+ * up to 2x; OMP_WAIT_POLICY=passive avoids that there.
+ * Chunk width: 512 output columns beat whole-image GEMMs by ~9% on R18 (59.6 vs 65.1 ms,
+ * 1 thread) and were within 4% of them on WRN50; 256..2048 are within 5% of each other.
  *
- * Scratch: four activation buffers of one image (the largest activation of the net) plus
- * one im2col chunk per thread; nothing grows with n.
+ * Scratch: per thread, four activation buffers of one image (the largest activation of
+ * the net) and one im2col chunk; nothing grows with n.
  */
 #include "backbone.h"
 #include "common.h"
@@ -35,7 +41,7 @@
 
 /* Output columns per chunk: big enough for OpenBLAS to run near peak (packing the
  * weights once per chunk is cheap against 2*cout*K*cols flops), small enough that the
- * chunk's col block and output stay in L2/L3 for the finishing pass. Measured. */
+ * chunk's col block and output stay in L2/L3 for the finishing pass. Measured (above). */
 #define BB_CHUNK_COLS 512
 
 static int out_side(int h, int k, int stride, int pad) { return (h + 2 * pad - k) / stride + 1; }
