@@ -2,5 +2,8 @@
 # integration test against the PyTorch reference (skipped without the data).
 add_test(NAME cli_errors COMMAND ${CMAKE_SOURCE_DIR}/tests/test_cli_errors.sh $<TARGET_FILE:padim-gpu>)
 set_tests_properties(cli_errors PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
-add_test(NAME bottle_integration COMMAND ${CMAKE_SOURCE_DIR}/tests/test_bottle_integration.sh $<TARGET_FILE:padim-gpu>)
-set_tests_properties(bottle_integration PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800)
+foreach(preset anomalib paper)
+  add_test(NAME bottle_integration_${preset}
+           COMMAND ${CMAKE_SOURCE_DIR}/tests/test_bottle_integration.sh $<TARGET_FILE:padim-gpu> ${preset})
+  set_tests_properties(bottle_integration_${preset} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800)
+endforeach()
