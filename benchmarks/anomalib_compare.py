@@ -182,6 +182,7 @@ def side_anomalib_score(args):
 def side_check(args):
     """anomalib's extractor with the folded weights == torchvision resnet18 with them."""
     import torch
+    rss_torch = rss_self_mb()  # what importing this torch build costs, before anomalib
     import torchvision
     from anomalib.data.utils import read_image
     from safetensors.torch import load_file
@@ -207,7 +208,8 @@ def side_check(args):
             ref[layer] = h
     diff = {k: float((feats[k] - ref[k]).abs().max()) for k in ref}
     scale = {k: float(ref[k].abs().max()) for k in ref}
-    json.dump({"max_abs_diff": diff, "max_abs": scale, "input_shape": list(x.shape)},
+    json.dump({"rss_import_torch_mb": rss_torch, "rss_after_anomalib_setup_mb": rss_self_mb(),
+               "max_abs_diff": diff, "max_abs": scale, "input_shape": list(x.shape)},
               open(os.path.join(args.work, "check.json"), "w"))
 
 
@@ -397,7 +399,8 @@ def markdown(r):
         f"median {ag['median_rel_diff']:.2e} (max absolute {ag['max_abs_diff']:.2e}), Spearman rank "
         f"correlation {ag['spearman']:.6f}. anomalib's memory bank of training embeddings: "
         f"{af['memory_bank_mb']:.0f} MB; its process RSS after imports and model set-up, before fitting: "
-        f"{af['rss_ready_mb']:.0f} MB.",
+        f"{af['rss_ready_mb']:.0f} MB (of which `import torch` alone: {r['check']['rss_import_torch_mb']:.0f} MB "
+        f"with this CUDA-enabled PyPI wheel).",
         "",
         f"Targets (issue 5, CPU): score throughput >= 2x anomalib's: {met(r['targets']['score_throughput_ge_2x'])} "
         f"({ra['score_throughput']:.2f}x); fit peak memory <= 1/3 of anomalib's: "

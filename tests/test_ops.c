@@ -258,7 +258,8 @@ static void test_stats_not_pd(void) {
 /* ------------------------------------------------------------------ mahalanobis */
 
 /* emb_name (N, P, D) with mean (P, D) and packed factor (P, T) -> ref dist (N, P);
- * repeat > 1 tiles the images to exercise the op's image chunking. Tolerance: the op
+ * repeat > 1 tiles the images to exercise the op's image chunking; repeat 0 scores only
+ * the first image (the op's few-images path). Tolerance: the op
  * gets mean and factor rounded to float32 and computes in float32, the reference is
  * (x - mu)^T inv(cov) (x - mu) in float64: 1e-4 relative + 1e-5. */
 static void test_mahal(const char *emb_name, const char *mean_name, const char *factor_name,
@@ -268,6 +269,7 @@ static void test_mahal(const char *emb_name, const char *mean_name, const char *
         load(dist_name, &dist))
         return;
     int N0 = (int)emb.shape[0], P = (int)emb.shape[1], D = (int)emb.shape[2], N = N0 * repeat;
+    if (repeat == 0) N0 = N = 1, repeat = 1;
     const int64_t per = (int64_t)P * D;
     float *x = malloc(sizeof(float) * (size_t)(N * per));
     double *ref = malloc(sizeof(double) * (size_t)N * P);
@@ -362,6 +364,8 @@ int main(void) {
     test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 1);
     test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 14);
     test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 1);
+    test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 0);
+    test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 0);
     test_upsample("u1");
     test_upsample("u2");
     test_upsample("u3");
