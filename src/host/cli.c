@@ -503,7 +503,7 @@ static int cmd_score(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         int nb = (int)(n - i < B ? n - i : B);
-        for (int k = 0; k < nb && st == PADIM_OK; k++) st = padim_image_load(paths[i + k], &imgs[k]);
+        st = padim_images_load((const char *const *)paths + i, nb, o.rt.threads, imgs);
         if (st == PADIM_OK) st = padim_score_images(sc, imgs, nb, scores + i, maps);
         if (st == PADIM_OK) progress(NULL, "score", i + nb, n);
         for (int k = 0; st == PADIM_OK && k < nb && maps; k++) {

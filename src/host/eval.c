@@ -78,9 +78,9 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     const double t0 = padim_now();
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         const int nb = (int)(n - i < B ? n - i : B);
+        st = padim_images_load((const char *const *)ts.paths + i, nb, rt_local.threads, imgs);
         for (int k = 0; k < nb && st == PADIM_OK; k++) {
-            st = padim_image_load(ts.paths[i + k], &imgs[k]);
-            if (st == PADIM_OK && ts.has_masks && ts.mask_paths[i + k])
+            if (ts.has_masks && ts.mask_paths[i + k])
                 st = mask_load_eval(ts.mask_paths[i + k], ts.paths[i + k], imgs[k].width, imgs[k].height, &m->cfg,
                                     masks + (size_t)(i + k) * plane);
         }

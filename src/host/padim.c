@@ -58,49 +58,67 @@ static void setup_from_model(const padim_model *m, const padim_runtime *rt, int 
 
 /* ---------------------------------------------------------------- parallel preprocessing */
 
+/* The first failure (in image order) of a parallel loop, with its message: the message
+ * is thread-local, so it is copied where it happened. */
+typedef struct first_error {
+    padim_status status;
+    int64_t index;
+    char message[2048];
+} first_error;
+
+static void first_error_record(first_error *e, int64_t i, padim_status st) {
+#pragma omp critical(padim_first_error)
+    if (e->status == PADIM_OK || i < e->index) {
+        e->index = i;
+        e->status = st;
+        snprintf(e->message, sizeof(e->message), "%s", padim_last_error());
+    }
+}
+
+padim_status padim_images_load(const char *const *paths, int64_t n, int threads, padim_image *out) {
+    first_error err = {PADIM_OK, n, ""};
+    memset(out, 0, (size_t)n * sizeof(padim_image));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(padim_thread_count(threads))
+    for (int64_t i = 0; i < n; i++) {
+        padim_status st = padim_image_load(paths[i], &out[i]);
+        if (st != PADIM_OK) first_error_record(&err, i, st);
+    }
+    if (err.status != PADIM_OK) {
+        for (int64_t i = 0; i < n; i++) padim_image_free(&out[i]);
+        return padim_fail(err.status, "%s", err.message);
+    }
+    return PADIM_OK;
+}
+
 /* Decode (when paths) or take images, preprocess into x (n, 3, S, S), in parallel over
- * images: decoding first (all n), then preprocessing, so each stage can be timed. The
- * first failure (in image order) is reported with its message. */
+ * images: decoding first (all n), then preprocessing, so each stage can be timed. */
 static padim_status preprocess_batch(const padim_config *cfg, const char *const *paths,
                                      const padim_image *images, int64_t n, int threads,
                                      padim_stage_times *times, float *x) {
     const int S = padim_config_input_size(cfg);
     const size_t plane = (size_t)3 * S * S;
-    padim_status first = PADIM_OK;
-    int64_t first_i = n;
-    char first_msg[2048] = "";
     padim_image *decoded = NULL;
-    if (paths) PADIM_TRY(padim_calloc((void **)&decoded, (size_t)n * sizeof(padim_image), "decoded images"));
     const double t0 = padim_now();
-#define RECORD_FAILURE(i_, st_)                                                       \
-    do {                                                                              \
-        _Pragma("omp critical(padim_preprocess_error)") if ((i_) < first_i) {         \
-            first_i = (i_);                                                           \
-            first = (st_);                                                            \
-            snprintf(first_msg, sizeof(first_msg), "%s", padim_last_error());         \
-        }                                                                             \
-    } while (0)
     if (paths) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-        for (int64_t i = 0; i < n; i++) {
-            padim_status st = padim_image_load(paths[i], &decoded[i]);
-            if (st != PADIM_OK) RECORD_FAILURE(i, st);
+        PADIM_TRY(padim_calloc((void **)&decoded, (size_t)n * sizeof(padim_image), "decoded images"));
+        padim_status st = padim_images_load(paths, n, threads, decoded);
+        if (st != PADIM_OK) {
+            free(decoded);
+            return st;
         }
     }
     const double t1 = padim_now();
     const padim_image *src = paths ? decoded : images;
-    if (first == PADIM_OK) {
+    first_error err = {PADIM_OK, n, ""};
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-        for (int64_t i = 0; i < n; i++) {
-            padim_status st = padim_preprocess(&src[i], cfg, x + (size_t)i * plane);
-            if (st != PADIM_OK) {
-                if (paths) padim_fail_context(st, "%s", paths[i]);
-                else padim_fail_context(st, "image %lld", (long long)i);
-                RECORD_FAILURE(i, st);
-            }
+    for (int64_t i = 0; i < n; i++) {
+        padim_status st = padim_preprocess(&src[i], cfg, x + (size_t)i * plane);
+        if (st != PADIM_OK) {
+            if (paths) padim_fail_context(st, "%s", paths[i]);
+            else padim_fail_context(st, "image %lld", (long long)i);
+            first_error_record(&err, i, st);
         }
     }
-#undef RECORD_FAILURE
     const double t2 = padim_now();
     if (times) {
         times->decode += t1 - t0;
@@ -110,7 +128,7 @@ static padim_status preprocess_batch(const padim_config *cfg, const char *const 
         for (int64_t i = 0; i < n; i++) padim_image_free(&decoded[i]);
         free(decoded);
     }
-    if (first != PADIM_OK) return padim_fail(first, "%s", first_msg);
+    if (err.status != PADIM_OK) return padim_fail(err.status, "%s", err.message);
     return PADIM_OK;
 }
 

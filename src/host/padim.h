@@ -117,6 +117,9 @@ void padim_free_paths(char **paths, int64_t n);
 /* Decode PNG / JPEG / BMP (stb_image) or TIFF (libtiff). */
 padim_status padim_image_load(const char *path, padim_image *out);
 void padim_image_free(padim_image *img);
+/* Decode n files in parallel (threads, 0 = all cores) into out[0..n). On failure every
+ * image is freed and the error names the first failing file (in list order). */
+padim_status padim_images_load(const char *const *paths, int64_t n, int threads, padim_image *out);
 
 /* ---------------------------------------------------------------- runtime options */
 
