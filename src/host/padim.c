@@ -33,7 +33,9 @@ static padim_status backend_open(const backend_setup *setup, const padim_runtime
             return PADIM_OK;
         }
         if (st != PADIM_ERR_DEVICE) return st;
-        if (rt->verbose) fprintf(stderr, "padim-gpu: no usable GPU (%s); using the CPU\n", padim_last_error());
+        /* Said once per process: fit and scoring both come through here. */
+        static _Atomic int said = 0;
+        if (rt->verbose && !said++) fprintf(stderr, "padim-gpu: no usable GPU (%s); using the CPU\n", padim_last_error());
     }
     if (rt->precision != PADIM_PRECISION_FP32 && rt->device == PADIM_DEVICE_CPU)
         return padim_fail(PADIM_ERR_ARG, "--precision other than fp32 applies to the CUDA backbone only");
