@@ -758,7 +758,7 @@ static padim_status create_inner(cuda_ctx *c, const backend_setup *s) {
     const cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
         (void)cudaGetLastError();
-        return padim_fail(PADIM_ERR_DEVICE, "no CUDA device found (cudaGetDeviceCount: %s)",
+        return padim_fail(PADIM_ERR_DEVICE, "no CUDA device found (cudaGetDeviceCount: %s); use --device cpu or auto",
                           e != cudaSuccess ? cudaGetErrorName(e) : "0 devices");
     }
     c->dev = s->rt ? s->rt->gpu : 0;
