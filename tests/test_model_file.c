@@ -277,6 +277,30 @@ static void test_refusals(void) {
     remove(bad);
 }
 
+/* A non-finite mean or factor (file corruption, an fp16 overflow) is refused at load. */
+static void test_non_finite(void) {
+    const char *bad = tmp_path("nan.padim");
+    for (int which = 0; which < 2; which++) {
+        padim_model *m = make_model(0);
+        if (!m) return;
+        if (which == 0) m->mean[7] = NAN;
+        else m->factor[123] = INFINITY;
+        CHECK_OK(padim_model_save(m, bad));
+        padim_model_free(m);
+        expect_load_error(which == 0 ? "NaN in mean" : "inf in factor", bad, PADIM_ERR_FORMAT,
+                          which == 0 ? "tensor 'mean' holds a non-finite value" : "tensor 'factor' holds a non-finite value");
+        remove(bad);
+    }
+    /* An fp16 factor that would overflow is refused at save time, nothing written. */
+    padim_model *m = make_model(1);
+    if (m) {
+        m->factor[5] = 1e6f;
+        CHECK(padim_model_save(m, bad) == PADIM_ERR_ARG && strstr(padim_last_error(), "does not fit fp16"));
+        CHECK(access(bad, F_OK) != 0);
+        padim_model_free(m);
+    }
+}
+
 static void test_failed_save(void) {
     padim_model *m = make_model(1);
     if (!m) return;
@@ -313,6 +337,7 @@ int main(void) {
     test_round_trip(0);
     test_round_trip(1);
     test_refusals();
+    test_non_finite();
     test_failed_save();
     remove(tmp_path("model32.padim"));
     remove(tmp_path("model16.padim"));

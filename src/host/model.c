@@ -145,7 +145,13 @@ static padim_status save_to(const padim_model *m, st_writer *w, uint16_t **half,
     if (c->factor_fp16) {
         const size_t n = (size_t)P * (size_t)T;
         PADIM_TRY(padim_alloc((void **)half, n * sizeof(uint16_t), "fp16 factor"));
-        for (size_t i = 0; i < n; i++) (*half)[i] = padim_f32_to_f16(m->factor[i]);
+        for (size_t i = 0; i < n; i++) {
+            /* Beyond fp16's largest finite value the model would not load: refuse now. */
+            if (!(fabsf(m->factor[i]) <= 65504.0f))
+                return padim_fail(PADIM_ERR_ARG, "%s: factor value %g does not fit fp16 (|x| <= 65504); save with "
+                                  "factor_dtype f32 or a larger eps", path, (double)m->factor[i]);
+            (*half)[i] = padim_f32_to_f16(m->factor[i]);
+        }
         PADIM_TRY(st_writer_add(w, "factor", ST_F16, 2, factor_shape, *half));
     } else {
         PADIM_TRY(st_writer_add(w, "factor", ST_F32, 2, factor_shape, m->factor));
@@ -205,6 +211,14 @@ static padim_status meta_real(const st_file *f, const char *key, double *out) {
 }
 
 /* Tensor `name` of dtype dt and shape (d0[, d1]). */
+static padim_status check_finite(const char *path, const char *name, const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return padim_fail(PADIM_ERR_FORMAT, "%s: tensor '%s' holds a non-finite value (%g) at element %zu: "
+                              "the file is corrupt; refit the model", path, name, (double)v[i], i);
+    return PADIM_OK;
+}
+
 static padim_status want_tensor(const st_file *f, const char *name, st_dtype dt, int ndim,
                                 int64_t d0, int64_t d1, const st_tensor **out) {
     const st_tensor *t = st_find(f, name);
@@ -354,6 +368,10 @@ static padim_status load_from(const st_file *f, padim_model **out) {
             memcpy(m->factor, t->data, n * sizeof(float));
         }
     }
+    /* A model never yields NaN: a corrupted mean or factor (a flipped exponent, an fp16
+     * overflow) is refused here rather than scored. */
+    if (st == PADIM_OK) st = check_finite(path, "mean", m->mean, (size_t)P * (size_t)D);
+    if (st == PADIM_OK) st = check_finite(path, "factor", m->factor, (size_t)P * (size_t)T);
 
     if (st == PADIM_OK) {
         bb_weights_free(&m->weights);
