@@ -7,3 +7,8 @@ foreach(preset anomalib paper)
            COMMAND ${CMAKE_SOURCE_DIR}/tests/test_bottle_integration.sh $<TARGET_FILE:padim-gpu> ${preset})
   set_tests_properties(bottle_integration_${preset} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800)
 endforeach()
+if(PADIM_CUDA)
+  add_test(NAME bottle_cuda_parity
+           COMMAND ${CMAKE_SOURCE_DIR}/tests/test_bottle_cuda_parity.sh $<TARGET_FILE:padim-gpu>)
+  set_tests_properties(bottle_cuda_parity PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800 LABELS cuda)
+endif()
