@@ -3,8 +3,8 @@
  * numbers issue 4 asks for): per backbone (ResNet-18 D = 100, Wide-ResNet-50-2 D = 550)
  * at S = 256 with random weights and random preprocessed images: a fit of --fit images
  * (default 209, bottle's training set) in batches of --batch, score images/s at batch 1
- * and --batch, in fp32 and tf32, and the device memory in use (cudaMemGetInfo, after fit
- * and after scoring). Host-to-device copies of the batches are included (wall clock,
+ * and --batch, per backbone precision (fp32, tf32, fp16, bf16), and the device memory in
+ * use (cudaMemGetInfo, after fit and after scoring). Host-to-device copies of the batches are included (wall clock,
  * after one warm-up batch). Exits 77 without a GPU.
  *
  *   bench_cuda_backend [--fit 209] [--batch 64] [--reps 5] [--json out.json]
@@ -75,10 +75,13 @@ int main(int argc, char **argv) {
         DIE(padim_sample_channels(42, bb_channels_total(&w.spec), D, idx));
         float *mean = malloc(sizeof(float) * (size_t)P * D);
         float *factor = malloc(sizeof(float) * (size_t)P * (size_t)padim_tri(D));
-        for (int prec = 0; prec <= 1; prec++) {
+        static const padim_precision precs[] = {PADIM_PRECISION_FP32, PADIM_PRECISION_TF32,
+                                                PADIM_PRECISION_FP16, PADIM_PRECISION_BF16};
+        static const char *const prec_names[] = {"fp32", "tf32", "fp16", "bf16"};
+        for (int prec = 0; prec < 4; prec++) {
             padim_runtime rt;
             padim_runtime_default(&rt);
-            rt.precision = prec ? PADIM_PRECISION_TF32 : PADIM_PRECISION_FP32;
+            rt.precision = precs[prec];
             backend_setup setup = {.weights = &w, .S = S, .H = H, .W = H, .D = D, .idx = idx,
                                    .max_batch = B, .sigma = 4.0, .pad_mode = 0, .rt = &rt};
             void *ctx;
@@ -106,13 +109,13 @@ int main(int argc, char **argv) {
             const double mib_score = used_mib();
             const char *name = kind ? "wide_resnet50_2" : "resnet18";
             printf("| %s | %s | %.3f | %.0f | %.0f | %.0f | %.0f | %.0f | %s |\n", name,
-                   prec ? "tf32" : "fp32", t_fit, n_fit / t_fit, ips[0], ips[1], mib_fit, mib_score,
+                   prec_names[prec], t_fit, n_fit / t_fit, ips[0], ips[1], mib_fit, mib_score,
                    ops->describe(ctx));
             if (jf)
                 fprintf(jf, "%s{\"backbone\": \"%s\", \"precision\": \"%s\", \"fit_s\": %.4f, "
                         "\"fit_images\": %d, \"score_ips_b1\": %.1f, \"score_ips_b%d\": %.1f, "
                         "\"mib_fit\": %.0f, \"mib_score\": %.0f, \"device\": \"%s\"}",
-                        first ? "" : ", ", name, prec ? "tf32" : "fp32", t_fit, n_fit, ips[0], B,
+                        first ? "" : ", ", name, prec_names[prec], t_fit, n_fit, ips[0], B,
                         ips[1], mib_fit, mib_score, ops->describe(ctx));
             first = 0;
             ops->destroy(ctx);

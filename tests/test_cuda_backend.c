@@ -3,7 +3,9 @@
  * (the specification) through backend.h's table, on random backbone weights
  * (bb_weights_random) and random preprocessed images at S = 64: fit (several batches,
  * one of them partial) -> mean and factor; score with the same statistics -> distances,
- * maps and image scores; also tf32 (loose bound, the deviation is printed), fp16 refused.
+ * maps and image scores; also the reduced-precision backbones tf32, fp16 and bf16 (scores
+ * with the CPU's statistics within a stated relative bound of the fp32 CPU scores; the
+ * measured deviation is printed).
  *
  * Without a GPU it checks that create() fails cleanly with PADIM_ERR_DEVICE and a "no CUDA
  * device found" message, then exits 77 (skip).
@@ -125,24 +127,60 @@ static void run_parity(padim_backbone_kind kind, int S, int D, int n_fit, int n_
     compare_ff("scores without maps", sc_g2, sc_g, n_score, 0.0, 0.0);
     cuda->destroy(gc);
 
-    /* tf32 backbone: report the deviation; bound loosely (it is a precision option). */
-    rt.precision = PADIM_PRECISION_TF32;
-    gc = NULL;
-    CHECK_OK(cuda->create(&setup, &gc));
-    if (gc) {
+    /* Reduced-precision backbones: report the deviation of the scores from the fp32 CPU
+     * ones; bound loosely (precision options, random weights): tf32 and fp16 (10-bit
+     * mantissas) 5%, bf16 (7-bit mantissa) 10%. The fit path too: a fit of the score
+     * images, whose mean must stay within the same bound (relative to max |mean|) of the
+     * CPU's fit of those images. */
+    float *mean_c2 = malloc(sizeof(float) * (size_t)P * D), *fac_2 = malloc(sizeof(float) * (size_t)(P * T));
+    CHECK_OK(cpu->fit_begin(cc));
+    for (int off = 0; off < n_score; off += B)
+        CHECK_OK(cpu->fit_batch(cc, x + (size_t)off * img, n_score - off < B ? n_score - off : B));
+    CHECK_OK(cpu->fit_end(cc, 0.01, &nc, mean_c2, fac_2));
+    const double mmax2 = max_abs_f(mean_c2, (int64_t)P * D);
+    static const struct {
+        padim_precision prec;
+        const char *name;
+        double tol;
+    } reduced[] = {{PADIM_PRECISION_TF32, "tf32", 0.05},
+                   {PADIM_PRECISION_FP16, "fp16", 0.05},
+                   {PADIM_PRECISION_BF16, "bf16", 0.10}};
+    for (size_t r = 0; r < sizeof(reduced) / sizeof(reduced[0]); r++) {
+        rt.precision = reduced[r].prec;
+        gc = NULL;
+        const padim_status st = cuda->create(&setup, &gc);
+        if (st == PADIM_ERR_ARG && strstr(padim_last_error(), "compute capability")) {
+            fprintf(stderr, "  %s: skipped (%s)\n", reduced[r].name, padim_last_error());
+            padim_clear_error();
+            continue;
+        }
+        CHECK_OK(st);
+        if (!gc) continue;
+        char tag[16];
+        snprintf(tag, sizeof(tag), "(%s)", reduced[r].name);
+        CHECK(strstr(cuda->describe(gc), tag) != NULL);
         CHECK_OK(cuda->set_stats(gc, mean_c, fac_c));
         for (int off = 0; off < n_score; off += B)
             CHECK_OK(cuda->score_batch(gc, x + (size_t)off * img, n_score - off < B ? n_score - off : B,
                                        sc_g2 + off, NULL, NULL));
-        const double r = max_rel(sc_g2, sc_c, n_score);
-        fprintf(stderr, "  tf32 scores: max relative deviation from fp32 CPU %.3g\n", r);
-        CHECK(r < 0.05);
+        int finite = 1;
+        for (int i = 0; i < n_score; i++) finite &= isfinite(sc_g2[i]) != 0;
+        CHECK(finite);
+        const double dev = max_rel(sc_g2, sc_c, n_score);
+        fprintf(stderr, "  %s scores: max relative deviation from fp32 CPU %.3g (bound %.2g)\n",
+                reduced[r].name, dev, reduced[r].tol);
+        CHECK(dev < reduced[r].tol);
+        CHECK_OK(cuda->fit_begin(gc));
+        for (int off = 0; off < n_score; off += B)
+            CHECK_OK(cuda->fit_batch(gc, x + (size_t)off * img, n_score - off < B ? n_score - off : B));
+        CHECK_OK(cuda->fit_end(gc, 0.01, &ng, mean_g, fac_g));
+        CHECK(ng == n_score);
+        char what[32];
+        snprintf(what, sizeof(what), "%s fit mean", reduced[r].name);
+        compare_ff(what, mean_g, mean_c2, (int64_t)P * D, reduced[r].tol * mmax2, reduced[r].tol);
         cuda->destroy(gc);
     }
-    rt.precision = PADIM_PRECISION_FP16;
-    gc = NULL;
-    CHECK(cuda->create(&setup, &gc) == PADIM_ERR_ARG && gc == NULL);
-    padim_clear_error();
+    free(mean_c2), free(fac_2);
 
     cpu->destroy(cc);
     free(x), free(mean_c), free(mean_g), free(fac_c), free(fac_g), free(sc_c), free(sc_g), free(sc_g2);

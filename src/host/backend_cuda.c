@@ -7,6 +7,13 @@
  *                max pool with cudnnPoolingForward. Algorithms are chosen per batch size
  *                with cudnnGetConvolutionForwardAlgorithm_v7 and cached; one workspace,
  *                sized at create for the largest batch.
+ *                --precision fp16 / bf16: the same program with every backbone tensor
+ *                (input, weights, biases, activations) in half / bfloat16 and the
+ *                convolutions computing in float32 (cuDNN's PSEUDO_HALF / PSEUDO_BFLOAT16
+ *                configurations, tensor-op math). The fp32 input batch is converted on the
+ *                device (src/kernels/convert.cu), the weights once at create; layer1..3
+ *                are converted back to float32 buffers for the embedding, so everything
+ *                from the embedding on is float32 exactly as in fp32 mode.
  *   embedding    padim_k_embed (src/kernels/embed.cu) -> (N, P, D).
  *   fit          streaming statistics, memory independent of the number of images:
  *                  shift = the first image's embedding (P, D);
@@ -127,7 +134,10 @@ typedef struct cuda_ctx {
     int64_t T;
     int max_batch; /* what the caller may pass */
     int B;         /* internal batch the buffers hold (<= max_batch) */
-    cudnnMathType_t math; /* CUDNN_FMA_MATH (exact fp32) or CUDNN_TENSOR_OP_MATH (tf32) */
+    cudnnMathType_t math; /* CUDNN_FMA_MATH (exact fp32) or CUDNN_TENSOR_OP_MATH (tf32,
+                             fp16, bf16) */
+    cudnnDataType_t dt;   /* backbone tensors: FLOAT, HALF or BFLOAT16 */
+    size_t elem;          /* bytes per backbone element: 4 or 2 */
     int unfused;
     int factor_fp64;
 
@@ -142,10 +152,10 @@ typedef struct cuda_ctx {
     cudnnFilterDescriptor_t wdesc[BB_MAX_CONVS];
     cudnnConvolutionDescriptor_t cdesc[BB_MAX_CONVS];
     cudnnTensorDescriptor_t bdesc[BB_MAX_CONVS]; /* (1, cout, 1, 1) */
-    float *w[BB_MAX_CONVS], *b[BB_MAX_CONVS];    /* device weights, biases */
+    void *w[BB_MAX_CONVS], *b[BB_MAX_CONVS];     /* device weights, biases (type dt) */
     fwd_step steps[MAX_STEPS];
     int n_steps;
-    int64_t buf_per_image[BUF_COUNT]; /* floats per image each buffer must hold */
+    int64_t buf_per_image[BUF_COUNT]; /* elements per image each buffer must hold */
     int conv_unfused[MAX_STEPS];      /* fused call reported NOT_SUPPORTED */
     int desc_n;                       /* batch size the step descriptors are set for */
     algo_entry algos[ALGO_CACHE];
@@ -153,7 +163,10 @@ typedef struct cuda_ctx {
     const algo_entry *cur_algo;
 
     /* batch buffers (B images) */
-    float *buf[BUF_COUNT]; /* BUF_X (B, 3, S, S); others per buf_per_image */
+    void *buf[BUF_COUNT]; /* type dt: BUF_X (B, 3, S, S); others per buf_per_image */
+    /* fp16/bf16 only (NULL in fp32/tf32, where buf[] is float32 and used directly): */
+    float *x32;           /* (B, 3, S, S) float32 input batch, converted into buf[BUF_X] */
+    float *feat32[3];     /* layer1..3 outputs converted to float32 for the embedding */
     void *ws;
     size_t ws_bytes;
     int32_t *idx;  /* (D) */
@@ -227,6 +240,8 @@ static void dev_free(void *pp) {
 
 static void free_batch_buffers(cuda_ctx *c) {
     for (int i = 0; i < BUF_COUNT; i++) dev_free(&c->buf[i]);
+    dev_free(&c->x32);
+    for (int l = 0; l < 3; l++) dev_free(&c->feat32[l]);
     dev_free(&c->ws);
     dev_free(&c->emb);
     dev_free(&c->dist);
@@ -359,10 +374,10 @@ static padim_status set_descriptors(cuda_ctx *c, int n) {
     if (c->desc_n == n) return PADIM_OK;
     for (int i = 0; i < c->n_steps; i++) {
         fwd_step *s = &c->steps[i];
-        GPU_CHECK(cudnnSetTensor4dDescriptor(s->xdesc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n,
-                                             s->cin, s->hin, s->hin));
-        GPU_CHECK(cudnnSetTensor4dDescriptor(s->ydesc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n,
-                                             s->cout, s->hout, s->hout));
+        GPU_CHECK(cudnnSetTensor4dDescriptor(s->xdesc, CUDNN_TENSOR_NCHW, c->dt, n, s->cin,
+                                             s->hin, s->hin));
+        GPU_CHECK(cudnnSetTensor4dDescriptor(s->ydesc, CUDNN_TENSOR_NCHW, c->dt, n, s->cout,
+                                             s->hout, s->hout));
     }
     c->desc_n = n;
     return PADIM_OK;
@@ -434,14 +449,16 @@ static padim_status prepare_batch(cuda_ctx *c, int n) {
 
 /* y = act(conv(x) + bias [+ z]): the fused cuDNN call when the step ends in ReLU (the
  * identity activation would restrict the algorithm), else convolution, bias and residual
- * as separate calls. */
+ * as separate calls. x, y, z, bias and weights are all of type dt (bias included: cuDNN
+ * wants it in y's type outside the int8 configurations); the scaling factors are float
+ * for every type but double. */
 static padim_status run_conv_step(cuda_ctx *c, int i) {
     const fwd_step *s = &c->steps[i];
     const int k = s->conv;
     const float one = 1.0f, zero = 0.0f;
-    const float *x = c->buf[s->in];
-    float *y = c->buf[s->out];
-    const float *z = s->z >= 0 ? c->buf[s->z] : NULL;
+    const void *x = c->buf[s->in];
+    void *y = c->buf[s->out];
+    const void *z = s->z >= 0 ? c->buf[s->z] : NULL;
     const cudnnConvolutionFwdAlgo_t algo = c->cur_algo->algo[i];
     GPU_CHECK(cudnnSetConvolutionMathType(c->cdesc[k], c->cur_algo->math[i]));
     if (s->relu && !c->unfused && !c->conv_unfused[i]) {
@@ -463,14 +480,30 @@ static padim_status run_conv_step(cuda_ctx *c, int i) {
     return PADIM_OK;
 }
 
+/* float32 (n) -> the reduced backbone type dt (HALF or BFLOAT16), on the stream. */
+static cudaError_t to_reduced(const cuda_ctx *c, const float *in, int64_t n, void *out) {
+    return c->dt == CUDNN_DATA_HALF ? padim_k_f32_to_f16(in, n, out, c->stream)
+                                    : padim_k_f32_to_bf16(in, n, out, c->stream);
+}
+
+static cudaError_t from_reduced(const cuda_ctx *c, const void *in, int64_t n, float *out) {
+    return c->dt == CUDNN_DATA_HALF ? padim_k_f16_to_f32(in, n, out, c->stream)
+                                    : padim_k_bf16_to_f32(in, n, out, c->stream);
+}
+
+static int reduced(const cuda_ctx *c) { return c->dt != CUDNN_DATA_FLOAT; }
+
 /* x (n, 3, S, S) host -> embedding c->emb (n, P, D) on the device. */
 static padim_status forward_embed(cuda_ctx *c, const float *x, int n) {
     PADIM_ASSERT(n >= 1 && n <= c->B);
-    GPU_CHECK(cudaMemcpyAsync(c->buf[BUF_X], x, (size_t)n * 3 * c->S * c->S * sizeof(float),
-                              cudaMemcpyHostToDevice, c->stream));
+    const int64_t nx = (int64_t)n * 3 * c->S * c->S;
+    float *x32 = reduced(c) ? c->x32 : (float *)c->buf[BUF_X];
+    GPU_CHECK(cudaMemcpyAsync(x32, x, (size_t)nx * sizeof(float), cudaMemcpyHostToDevice,
+                              c->stream));
     PADIM_TRY(prepare_batch(c, n));
     padim_stage_times *tm = stage_times(c);
     double t = padim_now();
+    if (reduced(c)) GPU_CHECK(to_reduced(c, x32, nx, c->buf[BUF_X]));
     const float one = 1.0f, zero = 0.0f;
     for (int i = 0; i < c->n_steps; i++) {
         const fwd_step *s = &c->steps[i];
@@ -480,11 +513,21 @@ static padim_status forward_embed(cuda_ctx *c, const float *x, int n) {
         else
             PADIM_TRY(run_conv_step(c, i));
     }
+    const float *feat[3];
+    for (int l = 0; l < 3; l++) {
+        if (reduced(c)) {
+            GPU_CHECK(from_reduced(c, c->buf[BUF_L1 + l], n * c->buf_per_image[BUF_L1 + l],
+                                   c->feat32[l]));
+            feat[l] = c->feat32[l];
+        } else {
+            feat[l] = c->buf[BUF_L1 + l];
+        }
+    }
     if (tm) PADIM_TRY(stage_mark(c, &t, &tm->backbone));
     const bb_spec *sp = &c->spec;
-    GPU_CHECK(padim_k_embed(c->buf[BUF_L1], c->buf[BUF_L2], c->buf[BUF_L3], n, sp->channels[0],
-                            sp->channels[1], sp->channels[2], c->H, c->W, c->h2, c->h2, c->h3,
-                            c->h3, c->idx, c->D, c->emb, c->stream));
+    GPU_CHECK(padim_k_embed(feat[0], feat[1], feat[2], n, sp->channels[0], sp->channels[1],
+                            sp->channels[2], c->H, c->W, c->h2, c->h2, c->h3, c->h3, c->idx,
+                            c->D, c->emb, c->stream));
     if (tm) PADIM_TRY(stage_mark(c, &t, &tm->embed));
     return PADIM_OK;
 }
@@ -497,11 +540,20 @@ static padim_status alloc_batch_buffers(cuda_ctx *c, int B) {
         "shortcut", "layer1 features", "layer2 features", "layer3 features"};
     c->B = B;
     for (int i = 0; i < BUF_COUNT; i++) {
-        const size_t bytes = (size_t)B * c->buf_per_image[i] * sizeof(float);
-        PADIM_TRY(dev_alloc((void **)&c->buf[i], bytes, names[i]));
+        const size_t bytes = (size_t)B * c->buf_per_image[i] * c->elem;
+        PADIM_TRY(dev_alloc(&c->buf[i], bytes, names[i]));
         /* Zeroed once: the fused call without a residual passes y itself as z with
-         * alpha2 = 0, and 0 * (uninitialised NaN) would be NaN. */
+         * alpha2 = 0, and 0 * (uninitialised NaN) would be NaN (all-zero bits are 0.0 in
+         * half and bfloat16 too). */
         GPU_CHECK(cudaMemsetAsync(c->buf[i], 0, bytes, c->stream));
+    }
+    if (reduced(c)) {
+        PADIM_TRY(dev_alloc((void **)&c->x32, (size_t)B * c->buf_per_image[BUF_X] * sizeof(float),
+                            "input batch (float32)"));
+        for (int l = 0; l < 3; l++)
+            PADIM_TRY(dev_alloc((void **)&c->feat32[l],
+                                (size_t)B * c->buf_per_image[BUF_L1 + l] * sizeof(float),
+                                names[BUF_L1 + l]));
     }
     const size_t PD = (size_t)c->P * c->D, SS = (size_t)c->S * c->S;
     PADIM_TRY(dev_alloc((void **)&c->emb, (size_t)B * PD * sizeof(float), "embeddings"));
@@ -696,6 +748,25 @@ padim_status padim_cuda_stats_finalize(cublasHandle_t blas, cusolverDnHandle_t s
 
 /* ------------------------------------------------------------------ create */
 
+/* n float32 host parameters -> dst (n elements of type dt) on the device; the reduced
+ * types go through a float32 device copy converted once here. */
+static padim_status upload_params(cuda_ctx *c, void *dst, const float *src, size_t n) {
+    if (!reduced(c)) {
+        GPU_CHECK(cudaMemcpy(dst, src, n * sizeof(float), cudaMemcpyHostToDevice));
+        return PADIM_OK;
+    }
+    float *tmp;
+    PADIM_TRY(dev_alloc((void **)&tmp, n * sizeof(float), "backbone weights (float32 staging)"));
+    /* Copy and conversion on the same stream (the backend's stream does not synchronize
+     * with the legacy default stream a plain cudaMemcpy would use). */
+    cudaError_t e = cudaMemcpyAsync(tmp, src, n * sizeof(float), cudaMemcpyHostToDevice, c->stream);
+    if (e == cudaSuccess) e = to_reduced(c, tmp, (int64_t)n, dst);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    dev_free(&tmp);
+    GPU_CHECK(e);
+    return PADIM_OK;
+}
+
 static padim_status create_descriptors(cuda_ctx *c) {
     GPU_CHECK(cudnnCreateActivationDescriptor(&c->relu));
     GPU_CHECK(cudnnSetActivationDescriptor(c->relu, CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0));
@@ -706,22 +777,23 @@ static padim_status create_descriptors(cuda_ctx *c) {
     for (int k = 0; k < c->spec.n_convs; k++) {
         const bb_conv_spec *cv = &c->spec.convs[k];
         GPU_CHECK(cudnnCreateFilterDescriptor(&c->wdesc[k]));
-        GPU_CHECK(cudnnSetFilter4dDescriptor(c->wdesc[k], CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
-                                             cv->cout, cv->cin, cv->k, cv->k));
+        GPU_CHECK(cudnnSetFilter4dDescriptor(c->wdesc[k], c->dt, CUDNN_TENSOR_NCHW, cv->cout,
+                                             cv->cin, cv->k, cv->k));
         GPU_CHECK(cudnnCreateConvolutionDescriptor(&c->cdesc[k]));
+        /* Compute type float for every dt: FLOAT_CONFIG, PSEUDO_HALF_CONFIG,
+         * PSEUDO_BFLOAT16_CONFIG (float32 accumulation). */
         GPU_CHECK(cudnnSetConvolution2dDescriptor(c->cdesc[k], cv->pad, cv->pad, cv->stride,
                                                   cv->stride, 1, 1, CUDNN_CROSS_CORRELATION,
                                                   CUDNN_DATA_FLOAT));
         GPU_CHECK(cudnnSetConvolutionMathType(c->cdesc[k], c->math));
         GPU_CHECK(cudnnCreateTensorDescriptor(&c->bdesc[k]));
-        GPU_CHECK(cudnnSetTensor4dDescriptor(c->bdesc[k], CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1,
-                                             cv->cout, 1, 1));
+        GPU_CHECK(cudnnSetTensor4dDescriptor(c->bdesc[k], CUDNN_TENSOR_NCHW, c->dt, 1, cv->cout,
+                                             1, 1));
         const size_t nw = (size_t)cv->cout * cv->cin * cv->k * cv->k;
-        PADIM_TRY(dev_alloc((void **)&c->w[k], nw * sizeof(float), "backbone weights"));
-        PADIM_TRY(dev_alloc((void **)&c->b[k], (size_t)cv->cout * sizeof(float), "backbone biases"));
-        GPU_CHECK(cudaMemcpy(c->w[k], wt->w[k], nw * sizeof(float), cudaMemcpyHostToDevice));
-        GPU_CHECK(cudaMemcpy(c->b[k], wt->b[k], (size_t)cv->cout * sizeof(float),
-                             cudaMemcpyHostToDevice));
+        PADIM_TRY(dev_alloc(&c->w[k], nw * c->elem, "backbone weights"));
+        PADIM_TRY(dev_alloc(&c->b[k], (size_t)cv->cout * c->elem, "backbone biases"));
+        PADIM_TRY(upload_params(c, c->w[k], wt->w[k], nw));
+        PADIM_TRY(upload_params(c, c->b[k], wt->b[k], (size_t)cv->cout));
     }
     for (int i = 0; i < c->n_steps; i++) {
         GPU_CHECK(cudnnCreateTensorDescriptor(&c->steps[i].xdesc));
@@ -744,10 +816,15 @@ static padim_status create_descriptors(cuda_ctx *c) {
 
 static padim_status create_inner(cuda_ctx *c, const backend_setup *s) {
     const padim_precision prec = s->rt ? s->rt->precision : PADIM_PRECISION_FP32;
-    if (prec == PADIM_PRECISION_FP16 || prec == PADIM_PRECISION_BF16)
-        return padim_fail(PADIM_ERR_ARG, "--precision %s: not implemented yet in the CUDA backend "
-                          "(use fp32 or tf32)", prec == PADIM_PRECISION_FP16 ? "fp16" : "bf16");
-    c->math = prec == PADIM_PRECISION_TF32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    static const char *const prec_names[] = {"fp32", "tf32", "fp16", "bf16"};
+    if ((int)prec < 0 || (int)prec > 3)
+        return padim_fail(PADIM_ERR_ARG, "cuda backend: unknown precision %d (expected fp32, "
+                          "tf32, fp16 or bf16)", (int)prec);
+    c->math = prec == PADIM_PRECISION_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH;
+    c->dt = prec == PADIM_PRECISION_FP16   ? CUDNN_DATA_HALF
+            : prec == PADIM_PRECISION_BF16 ? CUDNN_DATA_BFLOAT16
+                                           : CUDNN_DATA_FLOAT;
+    c->elem = c->dt == CUDNN_DATA_FLOAT ? sizeof(float) : 2;
     const char *env = getenv("PADIM_CUDA_FACTOR");
     c->factor_fp64 = !(env && strcmp(env, "fp32") == 0);
     env = getenv("PADIM_CUDA_UNFUSED");
@@ -770,8 +847,11 @@ static padim_status create_inner(cuda_ctx *c, const backend_setup *s) {
     GPU_CHECK(cudaMemGetInfo(&c->free_at_start, &total_b));
     struct cudaDeviceProp prop;
     GPU_CHECK(cudaGetDeviceProperties(&prop, c->dev));
-    snprintf(c->desc, sizeof(c->desc), "cuda:%d %s (%s)", c->dev, prop.name,
-             prec == PADIM_PRECISION_TF32 ? "tf32" : "fp32");
+    if (prec == PADIM_PRECISION_BF16 && prop.major < 8)
+        return padim_fail(PADIM_ERR_ARG, "--precision bf16 needs a GPU of compute capability 8.0 "
+                          "or newer; cuda:%d %s is %d.%d (use fp16 or fp32)", c->dev, prop.name,
+                          prop.major, prop.minor);
+    snprintf(c->desc, sizeof(c->desc), "cuda:%d %s (%s)", c->dev, prop.name, prec_names[prec]);
 
     GPU_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
     GPU_CHECK(cublasCreate(&c->blas));

@@ -26,6 +26,14 @@ cudaError_t padim_k_embed(const float *l1, const float *l2, const float *l3, int
                           int C3, int H, int W, int H2, int W2, int H3, int W3, const int32_t *idx,
                           int D, float *out, cudaStream_t stream);
 
+/* Conversions for the reduced-precision backbone (--precision fp16 / bf16), n elements,
+ * round to nearest even: in (n) float32 -> out (n) IEEE half / bfloat16, and back. The
+ * 16-bit buffers are void * so that C callers need no CUDA half headers. */
+cudaError_t padim_k_f32_to_f16(const float *in, int64_t n, void *out, cudaStream_t stream);
+cudaError_t padim_k_f32_to_bf16(const float *in, int64_t n, void *out, cudaStream_t stream);
+cudaError_t padim_k_f16_to_f32(const void *in, int64_t n, float *out, cudaStream_t stream);
+cudaError_t padim_k_bf16_to_f32(const void *in, int64_t n, float *out, cudaStream_t stream);
+
 /* Streaming statistics, part 1: centre in place and sum.
  * emb (N, P, D) becomes emb - shift; s1 (P, D) double += sum_n (emb - shift).
  * shift (P, D). */
