@@ -54,13 +54,24 @@ else
 fi
 step bench_cuda_kernels "$BUILD/bench_cuda_kernels" --json "$OUT/bench_cuda_kernels.json"
 step bench_cuda_backend "$BUILD/bench_cuda_backend" --json "$OUT/bench_cuda_backend.json"
-if "$BUILD/padim-gpu" --help 2>&1 | grep -q "bench"; then
-    step padim_gpu_bench "$BUILD/padim-gpu" bench --device cuda
-fi
+# End-to-end numbers of the CLI (generated 900x900 images, so no data is needed): both
+# backbones (WRN50 with seeded random weights unless real ones are in weights/), fp32 and
+# tf32, batches 1 and 64. Tensor throughput = the device stages after host preprocessing.
+for bb in resnet18 wide_resnet50_2; do
+    w=()
+    [ "$bb" = wide_resnet50_2 ] && [ ! -f weights/wide_resnet50_2_tv_in1k.safetensors ] && w=(--weights random)
+    for prec in fp32 tf32; do
+        step "bench_${bb}_${prec}" "$BUILD/padim-gpu" bench -q --device cuda --backbone "$bb" "${w[@]}" \
+            --precision "$prec" --count 256 --batches 1,64 --json "$OUT/bench_${bb}_${prec}.json"
+    done
+done
 
 echo
 echo "=== benchmark tables"
 grep -h '^|' "$OUT/bench_cuda_kernels.log" "$OUT/bench_cuda_backend.log" 2>/dev/null
+for f in "$OUT"/bench_resnet18_*.log "$OUT"/bench_wide_resnet50_2_*.log; do
+    [ -f "$f" ] && { echo "--- $(basename "$f" .log)"; cat "$f"; }
+done
 echo
 echo "=== summary ($(cat "$OUT/card.txt" 2>/dev/null), commit $(git rev-parse --short HEAD 2>/dev/null))"
 printf '| %-22s | %-12s | %6s |\n' step status seconds
