@@ -6,8 +6,10 @@
  * data block starts at a multiple of 8), then the data block; every tensor's
  * "data_offsets" [begin, end) are relative to the data block.
  *
- * Reading loads the whole file: weights are tens of MB and model files are read in full
- * anyway. Tensor data pointers are into one malloc'ed block; the writer orders tensors by
+ * Reading maps the whole file read-only (falling back to reading it into one malloc'ed
+ * block): weights and models are read in full anyway, and a map lets the kernel drop the
+ * pages while the loader keeps its own copy. Tensor data pointers are into the map or the
+ * block; the writer orders tensors by
  * element size (largest first) as the Python safetensors library does, so in files we
  * write every tensor is aligned to its element size. Files from elsewhere may not be:
  * readers copy with memcpy rather than dereference a cast pointer.
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,6 +80,7 @@ void st_free(st_file *f) {
     free(f->meta_keys);
     free(f->meta_values);
     free(f->blob);
+    if (f->map) munmap(f->map, f->map_bytes);
     free(f->path);
     memset(f, 0, sizeof(*f));
 }
@@ -383,6 +387,19 @@ padim_status st_read(const char *path, st_file *out) {
         goto done;
     }
     out->blob_bytes = (size_t)data_end;
+    /* Map the file rather than copy it: a model's factor is up to 2.5 GB (WRN50), and the
+     * loader copies what it keeps, so a private read-only map avoids holding it twice.
+     * Reading into memory stays as the fallback (pipes, file systems without mmap). */
+    if (data_end > 0) {
+        void *map = mmap(NULL, (size_t)file_size, PROT_READ, MAP_PRIVATE, fileno(fp), 0);
+        if (map != MAP_FAILED) {
+            out->map = map;
+            out->map_bytes = (size_t)file_size;
+            for (int i = 0; i < out->n_tensors; i++)
+                out->tensors[i].data = (const unsigned char *)map + 8 + hlen + offsets[2 * i];
+            goto done;
+        }
+    }
     out->blob = malloc(out->blob_bytes ? out->blob_bytes : 1);
     if (!out->blob) {
         st = padim_fail(PADIM_ERR_NOMEM, "%s: out of host memory for the %zu-byte data block", path,

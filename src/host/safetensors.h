@@ -29,8 +29,10 @@ typedef struct st_file {
     st_tensor *tensors;
     int n_meta;
     char **meta_keys, **meta_values;
-    void *blob; /* whole data block */
+    void *blob; /* whole data block when read into memory, else NULL */
     size_t blob_bytes;
+    void *map;  /* the whole file when memory-mapped (read-only), else NULL */
+    size_t map_bytes;
 } st_file;
 
 /* Read and validate a whole file: header JSON, dtypes, offsets in bounds and not
