@@ -5,3 +5,8 @@ padim_add_test(test_model_file tests/test_model_file.c)
 add_test(NAME test_convert_weights
          COMMAND ${PADIM_PYTHON} ${CMAKE_SOURCE_DIR}/tests/test_convert_weights.py
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+# The same readers with memory mapping off (the fallback that reads files into memory).
+foreach(t test_safetensors test_weights test_model_file)
+  add_test(NAME ${t}_no_mmap COMMAND ${t} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+  set_tests_properties(${t}_no_mmap PROPERTIES ENVIRONMENT PADIM_NO_MMAP=1 SKIP_RETURN_CODE 77)
+endforeach()

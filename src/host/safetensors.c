@@ -389,8 +389,10 @@ padim_status st_read(const char *path, st_file *out) {
     out->blob_bytes = (size_t)data_end;
     /* Map the file rather than copy it: a model's factor is up to 2.5 GB (WRN50), and the
      * loader copies what it keeps, so a private read-only map avoids holding it twice.
-     * Reading into memory stays as the fallback (pipes, file systems without mmap). */
-    if (data_end > 0) {
+     * Reading into memory stays as the fallback (pipes, file systems without mmap);
+     * PADIM_NO_MMAP=1 forces it (the tests run both paths). */
+    const char *no_mmap = getenv("PADIM_NO_MMAP");
+    if (data_end > 0 && !(no_mmap && no_mmap[0] == '1')) {
         void *map = mmap(NULL, (size_t)file_size, PROT_READ, MAP_PRIVATE, fileno(fp), 0);
         if (map != MAP_FAILED) {
             out->map = map;
