@@ -93,6 +93,23 @@ else
   echo "FAIL eval on a generic layout:" >&2; cat "$tmp/ev.out" >&2; fails=$((fails + 1))
 fi
 
+# bench: a tiny run writes a JSON with every documented field.
+if "$bin" bench -q --device cpu --count 3 --size 64 --batches 1,2 --json "$tmp/bench.json" >"$tmp/bench.out" 2>&1; then
+  /usr/bin/python3 - "$tmp/bench.json" <<'PY' || { echo "FAIL bench JSON" >&2; fails=$((fails + 1)); }
+import json, sys
+j = json.load(open(sys.argv[1]))
+for k in ("date", "commit", "machine", "backend", "settings", "fit", "score", "latency_ms", "peak_host_mb"):
+    assert k in j, k
+assert [s["batch"] for s in j["score"]] == [1, 2]
+assert j["fit"]["images_per_s"] > 0 and j["latency_ms"]["p50"] > 0
+for s in j["score"]:
+    assert s["images_per_s"] > 0 and s["stages_s"]["backbone"] > 0
+PY
+  echo "ok   bench JSON"
+else
+  echo "FAIL bench:" >&2; cat "$tmp/bench.out" >&2; fails=$((fails + 1))
+fi
+
 for cmd in fit score eval info bench demo; do
   "$bin" $cmd --help >/dev/null || { echo "FAIL: $cmd --help" >&2; fails=$((fails + 1)); }
 done
