@@ -12,6 +12,7 @@
  * regime: the caller already holds buffers hundreds of times larger).
  */
 #include "ops.h"
+#include "shared_math.h"
 
 #include "common.h"
 
@@ -303,23 +304,6 @@ void op_upsample_bilinear_cpu(const float *in, int N, int H, int W, int S, float
     free(ww);
 }
 
-/* Mirror index i into [0, S). pad_mode 0 (torch "reflect", period 2(S-1), edge not
- * repeated: -1 -> 1); 1 (scipy "reflect", period 2S, edge repeated: -1 -> 0). Folding by
- * the period repeats the reflection, so any radius works: scipy does the same for small
- * S; torch refuses pad >= S, where this is the natural extension. */
-static int reflect_index(int i, int S, int pad_mode) {
-    if (pad_mode == 0) {
-        if (S == 1) return 0;
-        const int m = 2 * (S - 1);
-        i %= m;
-        if (i < 0) i += m;
-        return i < S ? i : m - i;
-    }
-    const int m = 2 * S;
-    i %= m;
-    if (i < 0) i += m;
-    return i < S ? i : m - 1 - i;
-}
 
 /* One map (S, S) in place: rows into tmp (S, S), then columns back into the map. Each
  * output accumulates in double and is rounded to float once per pass; the column pass
@@ -377,7 +361,7 @@ void op_gaussian_blur_cpu(float *maps, int N, int S, double sigma, int pad_mode,
     }
     for (int k = 0; k < K; k++) w[k] /= wsum;
     int *refl = scratch_alloc(sizeof(int) * (size_t)(S + 2 * R)); // padded index -> [0, S)
-    for (int i = 0; i < S + 2 * R; i++) refl[i] = reflect_index(i - R, S, pad_mode);
+    for (int i = 0; i < S + 2 * R; i++) refl[i] = padim_reflect_index(i - R, S, pad_mode);
     if (N >= nt) {
 #pragma omp parallel num_threads(nt)
         {

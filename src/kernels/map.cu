@@ -10,6 +10,7 @@
  */
 #include "kernel_util.cuh"
 #include "kernels.h"
+#include "shared_math.h"
 
 #include <math.h>
 
@@ -67,21 +68,6 @@ extern "C" int padim_gaussian_weights(double sigma, float *w) {
     return R;
 }
 
-/* Mirror i into [0, S) exactly as the CPU twin's reflect_index (folding by the period,
- * so any radius works). */
-__device__ __forceinline__ int reflect_index(int i, int S, int pad_mode) {
-    if (pad_mode == 0) {
-        if (S == 1) return 0;
-        const int m = 2 * (S - 1);
-        i %= m;
-        if (i < 0) i += m;
-        return i < S ? i : m - i;
-    }
-    const int m = 2 * S;
-    i %= m;
-    if (i < 0) i += m;
-    return i < S ? i : m - 1 - i;
-}
 
 /* One pass along rows (vertical = 0: out[y][x] = sum_k w[k] in[y][x + k - R]) or
  * columns (vertical = 1). Reads of a warp are consecutive in x in both passes. */
@@ -96,8 +82,8 @@ __global__ void blur_pass_kernel(const float *__restrict__ in, float *__restrict
         const float *m = in + n * SS;
         float acc = 0.0f;
         for (int k = -R; k <= R; k++) {
-            const float v = vertical ? m[(int64_t)reflect_index(y + k, S, pad_mode) * S + x]
-                                     : m[(int64_t)y * S + reflect_index(x + k, S, pad_mode)];
+            const float v = vertical ? m[(int64_t)padim_reflect_index(y + k, S, pad_mode) * S + x]
+                                     : m[(int64_t)y * S + padim_reflect_index(x + k, S, pad_mode)];
             acc = fmaf(w[k + R], v, acc);
         }
         out[e] = acc;
