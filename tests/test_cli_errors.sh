@@ -93,6 +93,23 @@ else
   echo "FAIL eval on a generic layout:" >&2; cat "$tmp/ev.out" >&2; fails=$((fails + 1))
 fi
 
+# The demo (synthetic MVTec-layout data), then eval --root over it plus a missing category:
+# per-category outputs, a summary with the mean, exit 1 for the missing one.
+if "$bin" demo -o "$tmp/demo" >"$tmp/demo.out" 2>&1; then
+  grep -q "image AUROC 1.000" "$tmp/demo.out" || { echo "FAIL demo: defects not separated" >&2; cat "$tmp/demo.out" >&2; fails=$((fails + 1)); }
+  mkdir -p "$tmp/root" && ln -s "$tmp/demo/data" "$tmp/root/fabric"
+  "$bin" eval -q --device cpu --resize 64 --root "$tmp/root" --categories fabric,missing -o "$tmp/rootout" >"$tmp/root.out" 2>&1
+  rc=$?
+  if [ $rc -ne 1 ] || ! grep -q "| fabric | 12 |" "$tmp/rootout/summary.md" || ! grep -q "| missing | failed or not found" "$tmp/rootout/summary.md" \
+     || [ ! -f "$tmp/rootout/fabric/metrics.json" ]; then
+    echo "FAIL eval --root (exit $rc):" >&2; cat "$tmp/root.out" >&2; fails=$((fails + 1))
+  else
+    echo "ok   demo + eval --root"
+  fi
+else
+  echo "FAIL demo:" >&2; cat "$tmp/demo.out" >&2; fails=$((fails + 1))
+fi
+
 # bench: a tiny run writes a JSON with every documented field.
 if "$bin" bench -q --device cpu --count 3 --size 64 --batches 1,2 --json "$tmp/bench.json" >"$tmp/bench.out" 2>&1; then
   /usr/bin/python3 - "$tmp/bench.json" <<'PY' || { echo "FAIL bench JSON" >&2; fails=$((fails + 1)); }

@@ -5,9 +5,11 @@
 #include "cli_util.h"
 #include "padim.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,7 @@ static const char *mdnum(char *buf, double v) {
 
 static const char *eval_help =
     "usage: padim-gpu eval [options] CATEGORY_DIR\n"
+    "       padim-gpu eval [options] --root ROOT [--categories a,b,...] [-o DIR]\n"
     "\n"
     "Evaluate on a labeled test set: image AUROC, pixel AUROC, image F1, pixel F1, AUPRO.\n"
     "CATEGORY_DIR is an MVTec AD category (train/good, test/<type>, ground_truth/<type>) or\n"
@@ -53,6 +56,9 @@ static const char *eval_help =
     "Without --model, fits on CATEGORY_DIR/train/good (or --train DIR) first.\n"
     "F1 thresholds are chosen on this test set (F1-optimal), as the published tables do.\n"
     "\n"
+    "  --root ROOT              evaluate every category folder of ROOT (or those of\n"
+    "                           --categories), each fitted on its train/good; outputs in\n"
+    "                           DIR/<category>/ and a summary table DIR/summary.md\n"
     "  -m, --model MODEL        evaluate an existing model\n"
     "  --train DIR              training images (default CATEGORY_DIR/train/good)\n"
     "  -o, --out-dir DIR        write DIR/metrics.json, DIR/row.md, DIR/scores.csv\n"
@@ -69,7 +75,15 @@ static const char *eval_help =
 int cli_fit_model(int argc, char **argv, const char *cmd, const char *train_dir, padim_model **out,
                   padim_runtime *rt, int *quiet_out, double *fit_seconds);
 
-int cmd_eval(int argc, char **argv) {
+/* What one category's evaluation reports to the --root summary. */
+typedef struct eval_summary {
+    char category[256];
+    int ok;
+    double image_auroc, pixel_auroc, image_f1, pixel_f1, aupro, fit_s, score_s;
+    int64_t n_images;
+} eval_summary;
+
+static int eval_single(int argc, char **argv, eval_summary *sum) {
     const char *model_path = NULL, *train_dir = NULL, *outdir = NULL, *save_model = NULL;
     int heatmaps = 0, save_thr = 0;
     /* First pass: eval's own options; the rest (config and runtime) go to cli_fit_model. */
@@ -189,6 +203,19 @@ int cmd_eval(int argc, char **argv) {
            (double)r.n_images / (r.seconds_score > 0 ? r.seconds_score : 1), r.seconds_metrics);
     if (!r.has_masks) printf("  pixel metrics unavailable: no ground-truth masks found\n");
 
+    if (sum) {
+        const char *base = strrchr(category, '/');
+        snprintf(sum->category, sizeof(sum->category), "%s", base && base[1] ? base + 1 : category);
+        sum->ok = 1;
+        sum->image_auroc = r.image_auroc;
+        sum->pixel_auroc = r.pixel_auroc;
+        sum->image_f1 = r.image_f1;
+        sum->pixel_f1 = r.pixel_f1;
+        sum->aupro = r.aupro;
+        sum->fit_s = fit_s;
+        sum->score_s = r.seconds_score;
+        sum->n_images = r.n_images;
+    }
     int rc = 0;
     padim_model_set_thresholds(m, r.image_threshold, r.pixel_threshold, r.score_min, r.score_max);
     if (save_model && padim_model_save(m, save_model) != PADIM_OK) rc = eval_fail(PADIM_ERR_IO);
@@ -240,5 +267,147 @@ int cmd_eval(int argc, char **argv) {
     }
     padim_eval_result_free(&r);
     padim_model_free(m);
+    return rc;
+}
+
+/* Mean of the available values (>= 0) of one metric over the summary rows; -1 when none. */
+static double mean_metric(const eval_summary *rows, int n, size_t offset) {
+    double sum = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const double v = *(const double *)((const char *)&rows[i] + offset);
+        if (rows[i].ok && v >= 0) sum += v, k++;
+    }
+    return k ? sum / k : -1;
+}
+
+static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* `eval --root ROOT [--categories a,b,...] -o OUT`: every category in turn (fitted on its
+ * own train/good), outputs in OUT/<category>/, then a summary table (OUT/summary.md) with
+ * the category means. A category that fails is reported and the others go on. */
+int cmd_eval(int argc, char **argv) {
+    const char *root = NULL, *cats = NULL, *outdir = NULL;
+    char **pass = calloc((size_t)argc + 4, sizeof(char *));
+    int npass = 0;
+    for (int i = 0; i < argc; i++) {
+        const int has_next = i + 1 < argc;
+        if (!strcmp(argv[i], "--root") && has_next) root = argv[++i];
+        else if (!strcmp(argv[i], "--categories") && has_next) cats = argv[++i];
+        else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out-dir")) && has_next) outdir = argv[++i];
+        else pass[npass++] = argv[i];
+    }
+    if (!root) {
+        if (cats) {
+            free(pass);
+            fprintf(stderr, "padim-gpu eval: --categories needs --root ROOT\n");
+            return 2;
+        }
+        free(pass);
+        return eval_single(argc, argv, NULL);
+    }
+    for (int i = 1; i < npass; i++) {
+        if (!strcmp(pass[i], "-h") || !strcmp(pass[i], "--help")) {
+            free(pass);
+            return eval_single(argc, argv, NULL);
+        }
+        if (!strcmp(pass[i], "-m") || !strcmp(pass[i], "--model") || !strcmp(pass[i], "--train") ||
+            !strcmp(pass[i], "--save-model") || !strcmp(pass[i], "--save-thresholds")) {
+            fprintf(stderr, "padim-gpu eval: %s cannot be used with --root: each category is fitted on its "
+                            "own train/good\n", pass[i]);
+            free(pass);
+            return 2;
+        }
+    }
+    /* Categories: the list given, or every subfolder of root with a test/ folder. */
+    char **names = NULL;
+    int n = 0;
+    if (cats) {
+        char *copy = strdup(cats), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            names = realloc(names, (size_t)(n + 1) * sizeof(char *));
+            names[n++] = strdup(t);
+        }
+        free(copy);
+    } else {
+        DIR *d = opendir(root);
+        if (!d) {
+            fprintf(stderr, "padim-gpu eval: error: %s: cannot open folder: %s\n", root, strerror(errno));
+            free(pass);
+            return 1;
+        }
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            char p[PATH_MAX];
+            if (e->d_name[0] == '.') continue;
+            snprintf(p, sizeof(p), "%s/%s/test", root, e->d_name);
+            if (!cli_is_dir(p)) continue;
+            names = realloc(names, (size_t)(n + 1) * sizeof(char *));
+            names[n++] = strdup(e->d_name);
+        }
+        closedir(d);
+        if (n) qsort(names, (size_t)n, sizeof(char *), cmp_cstr);
+    }
+    if (!n) {
+        fprintf(stderr, "padim-gpu eval: error: %s: no category folders (with a test/ subfolder) found\n", root);
+        free(pass);
+        return 1;
+    }
+    eval_summary *rows = calloc((size_t)n, sizeof(eval_summary));
+    int failures = 0;
+    for (int c = 0; c < n; c++) {
+        char cat_dir[PATH_MAX], cat_out[PATH_MAX + 256];
+        snprintf(cat_dir, sizeof(cat_dir), "%s/%s", root, names[c]);
+        snprintf(rows[c].category, sizeof(rows[c].category), "%s", names[c]);
+        int k = npass;
+        pass[k++] = cat_dir;
+        if (outdir) {
+            snprintf(cat_out, sizeof(cat_out), "%s/%s", outdir, names[c]);
+            pass[k++] = "-o";
+            pass[k++] = cat_out;
+        }
+        pass[k] = NULL;
+        if (!cli_is_dir(cat_dir)) {
+            fprintf(stderr, "padim-gpu eval: %s: not found, skipped\n", cat_dir);
+            failures++;
+            continue;
+        }
+        if (eval_single(k, pass, &rows[c]) != 0) failures++;
+    }
+    /* Summary: one row per category and the mean over the categories evaluated. */
+    cli_buf md = {0};
+    char b[5][32];
+    cli_printf(&md, "| category | images | image AUROC | pixel AUROC | image F1 | pixel F1 | AUPRO | fit s | score s |\n"
+                    "|---|---|---|---|---|---|---|---|---|\n");
+    for (int c = 0; c < n; c++) {
+        const eval_summary *r = &rows[c];
+        if (!r->ok) {
+            cli_printf(&md, "| %s | failed or not found | | | | | | | |\n", r->category);
+            continue;
+        }
+        cli_printf(&md, "| %s | %lld | %s | %s | %s | %s | %s | %.1f | %.1f |\n", r->category, (long long)r->n_images,
+                   mdnum(b[0], r->image_auroc), mdnum(b[1], r->pixel_auroc), mdnum(b[2], r->image_f1),
+                   mdnum(b[3], r->pixel_f1), mdnum(b[4], r->aupro), r->fit_s, r->score_s);
+    }
+    cli_printf(&md, "| mean | | %s | %s | %s | %s | %s | | |\n",
+               mdnum(b[0], mean_metric(rows, n, offsetof(eval_summary, image_auroc))),
+               mdnum(b[1], mean_metric(rows, n, offsetof(eval_summary, pixel_auroc))),
+               mdnum(b[2], mean_metric(rows, n, offsetof(eval_summary, image_f1))),
+               mdnum(b[3], mean_metric(rows, n, offsetof(eval_summary, pixel_f1))),
+               mdnum(b[4], mean_metric(rows, n, offsetof(eval_summary, aupro))));
+    printf("\n%s", md.s);
+    int rc = failures ? 1 : 0;
+    if (outdir) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof(p), "%s/summary.md", outdir);
+        if (cli_mkdir_p(outdir) != 0 || cli_write_text(p, md.s)) rc = 1;
+        else printf("wrote %s\n", p);
+    }
+    if (failures) fprintf(stderr, "padim-gpu eval: %d of %d categories failed or were not found\n", failures, n);
+    free(md.s);
+    for (int c = 0; c < n; c++) free(names[c]);
+    free(names);
+    free(rows);
+    free(pass);
     return rc;
 }
