@@ -102,7 +102,7 @@ padim_status padim_preset_parse(const char *s, padim_preset *out);
 /* ---------------------------------------------------------------- images */
 
 /* A decoded image: 8-bit interleaved, channels 1 (gray), 3 (RGB) or 4 (RGBA);
- * 16-bit TIFFs are reduced to 8 bits with rounding at load time. */
+ * 16-bit PNGs and TIFFs are reduced to 8 bits with rounding at load time. */
 typedef struct padim_image {
     int width, height, channels;
     uint8_t *data; /* (height, width, channels), owned */
@@ -190,7 +190,9 @@ void padim_model_set_thresholds(padim_model *m, double image_threshold, double p
 
 /* ---------------------------------------------------------------- scoring */
 
-/* A scoring session holds the backend (and, on CUDA, the device copy of the model). */
+/* A scoring session holds the backend (and, on CUDA, the device copy of the model). The
+ * model must outlive the scorer (the CPU backend reads its arrays in place). A scorer is
+ * not thread-safe: use one per thread. */
 typedef struct padim_scorer padim_scorer;
 
 padim_status padim_scorer_create(const padim_model *m, const padim_runtime *rt,
