@@ -175,7 +175,7 @@ static void test_stats(cublasHandle_t blas, cusolverDnHandle_t solver, int P, in
     guarded_finish(what, ds2, (size_t)(P * T) * 8, g2);
     guarded_finish(what, dgram, (size_t)gram_np * D * D * 4, NULL);
     guarded_finish(what, demb, (size_t)Nmax * PD * 4, NULL);
-    /* s1: float centred values summed in float64 on both sides, exact up to order.
+    /* s1: float64 differences x - shift summed in float64 on both sides, equal up to order.
      * s2: the GPU forms each batch's products in float32 (<= 32 terms of size <= 4):
      * about N * 2^-24 relative of the sum of |products| (bounded by 4 N), so atol. */
     compare_dd("stats s1", g1, s1, PD, 1e-9 * (N1 + N2), 1e-12);
@@ -332,6 +332,9 @@ int main(void) {
     test_embed(3, 64, 128, 256, 64, 100);
     test_embed(2, 256, 512, 1024, 8, 550);
     test_embed(32, 8, 16, 32, 7, 100);
+    /* grid 198 (S = 789): layer3 50 -> 198, where torch's float nearest index differs from
+     * the integer floor(dst * in / out) at dst = 99 */
+    test_embed(1, 2, 3, 4, 198, 9);
 
     /* statistics: P in 1, 49, 3136 (small D), D in 1, 7, 33, 100, 550; both factor
      * precisions on the mid sizes */
@@ -352,6 +355,7 @@ int main(void) {
     test_mahalanobis(32, 7, 550);
     test_mahalanobis(9, 3136, 1);
     test_mahalanobis(1, 17, 550);
+    test_mahalanobis(3, 2, 1600); /* D > 1500: the 2-image tiles, last tile partial */
 
     /* maps */
     test_upsample(1, 1, 1, 5);

@@ -468,7 +468,16 @@ static padim_status run_conv_step(cuda_ctx *c, int i) {
             c->ws_bytes, &alpha2, s->ydesc, z ? z : y, c->bdesc[k], c->b[k], c->relu, s->ydesc,
             y);
         if (st == CUDNN_STATUS_SUCCESS) return PADIM_OK;
-        if (st != CUDNN_STATUS_NOT_SUPPORTED) GPU_CHECK(st);
+        /* cuDNN 9 reports unsupported configurations as 3000 + a sub-code
+         * (CUDNN_STATUS_NOT_SUPPORTED_SHAPE, ..._DATA_TYPE, ...): compare the category.
+         * BAD_PARAM is also taken as "no fused variant": the no-residual call passes z = y
+         * with alpha2 = 0, an aliasing some cuDNN versions may refuse; the split path below
+         * is always legal. Anything else is a real failure. */
+        const cudnnStatus_t cat = CUDNN_STATUS_CATEGORY(st);
+        if (cat != CUDNN_STATUS_NOT_SUPPORTED && cat != CUDNN_STATUS_BAD_PARAM) GPU_CHECK(st);
+        if (c->setup.rt && c->setup.rt->verbose)
+            fprintf(stderr, "padim-gpu: cuDNN fused conv+bias+ReLU refused for step %d (%s); using separate calls\n",
+                    i, cudnnGetErrorString(st));
         c->conv_unfused[i] = 1; /* this algorithm has no fused variant: split from now on */
     }
     GPU_CHECK(cudnnConvolutionForward(c->dnn, &one, s->xdesc, x, c->wdesc[k], c->w[k],
@@ -881,7 +890,11 @@ static padim_status create_inner(cuda_ctx *c, const backend_setup *s) {
     PADIM_TRY(st);
 
     PADIM_TRY(alloc_batch_adaptive(c, c->max_batch));
-    GPU_CHECK(cudaStreamSynchronize(c->stream));
+    /* The plain cudaMemcpy calls above (idx, Gaussian weights, fp32 backbone parameters) run
+     * on the legacy default stream, which c->stream (non-blocking) does not wait for, and a
+     * pageable host-to-device cudaMemcpy may return before its DMA has landed: wait for the
+     * whole device, not only c->stream. */
+    GPU_CHECK(cudaDeviceSynchronize());
     return PADIM_OK;
 }
 
@@ -974,10 +987,14 @@ static padim_status cuda_fit_end(void *p, double eps, int64_t *n_total, float *m
 static padim_status cuda_set_stats(void *p, const float *mean, const float *factor) {
     cuda_ctx *c = p;
     if (!c->factor) PADIM_TRY(alloc_with_shrink(c, alloc_score));
-    GPU_CHECK(cudaMemcpy(c->mean, mean, (size_t)c->P * c->D * sizeof(float),
-                         cudaMemcpyHostToDevice));
-    GPU_CHECK(cudaMemcpy(c->factor, factor, (size_t)c->P * (size_t)c->T * sizeof(float),
-                         cudaMemcpyHostToDevice));
+    /* On c->stream: a plain cudaMemcpy would go to the legacy default stream, which the
+     * non-blocking c->stream does not wait for (the scoring kernels could read a factor whose
+     * last pageable chunk is still in flight). */
+    GPU_CHECK(cudaMemcpyAsync(c->mean, mean, (size_t)c->P * c->D * sizeof(float),
+                              cudaMemcpyHostToDevice, c->stream));
+    GPU_CHECK(cudaMemcpyAsync(c->factor, factor, (size_t)c->P * (size_t)c->T * sizeof(float),
+                              cudaMemcpyHostToDevice, c->stream));
+    GPU_CHECK(cudaStreamSynchronize(c->stream));
     c->has_stats = 1;
     return PADIM_OK;
 }

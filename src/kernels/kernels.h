@@ -18,10 +18,10 @@
 extern "C" {
 #endif
 
-/* Embedding (twin of op_embed_cpu): nearest upsampling of l2, l3 to the l1 grid
- * (src = floor(dst * in / out)), concatenation [l1 | l2 | l3], gather of channels idx,
- * in one pass. l1 (N, C1, H, W), l2 (N, C2, H2, W2), l3 (N, C3, H3, W3), idx (D) device,
- * out (N, P, D). */
+/* Embedding (twin of op_embed_cpu): nearest upsampling of l2, l3 to the l1 grid (torch's
+ * float index arithmetic, as op_embed_cpu), concatenation [l1 | l2 | l3], gather of
+ * channels idx, in one pass. l1 (N, C1, H, W), l2 (N, C2, H2, W2), l3 (N, C3, H3, W3),
+ * idx (D) device, out (N, P, D). */
 cudaError_t padim_k_embed(const float *l1, const float *l2, const float *l3, int N, int C1, int C2,
                           int C3, int H, int W, int H2, int W2, int H3, int W3, const int32_t *idx,
                           int D, float *out, cudaStream_t stream);

@@ -11,17 +11,18 @@
 
 /* One thread per (p, d): the N values of a (p, d) are N*P*D apart; consecutive threads
  * read consecutive d, so every load coalesces. The sum over the batch is formed in
- * float64 from the float centred values, then added to s1 (one thread owns each s1
- * entry: no atomics). */
+ * float64 of the float64 differences x - shift, as op_stats_accumulate_cpu (the float
+ * difference written back to emb for the gram is rounded: up to 2^-24 |x| per term),
+ * then added to s1 (one thread owns each s1 entry: no atomics). */
 __global__ void center_sum_kernel(float *__restrict__ emb, int N, int64_t PD,
                                   const float *__restrict__ shift, double *__restrict__ s1) {
     PADIM_GRID_STRIDE(e, PD) {
         const float sh = shift[e];
         double acc = 0.0;
         for (int n = 0; n < N; n++) {
-            const float v = emb[(int64_t)n * PD + e] - sh;
-            emb[(int64_t)n * PD + e] = v;
-            acc += (double)v;
+            const float x = emb[(int64_t)n * PD + e];
+            emb[(int64_t)n * PD + e] = x - sh;
+            acc += (double)x - (double)sh;
         }
         s1[e] += acc;
     }
