@@ -1,7 +1,8 @@
 /*
- * cli.c - the `padim-gpu` command line: a thin client of padim.h (fit, score, info,
- * demo). Everything it does goes through the public API; user errors print one clear
- * message on stderr and exit 1 (2 for usage errors).
+ * cli.c - the `padim-gpu` command line: a thin client of padim.h. This file has the
+ * dispatcher and fit, score, info; eval, bench and demo are in cli_eval.c, cli_bench.c
+ * and cli_demo.c, shared helpers in cli_util.c. Everything goes through the public API;
+ * user errors print one clear message on stderr and exit 1 (2 for usage errors).
  */
 #include "cli_util.h"
 #include "padim.h"
@@ -17,10 +18,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef PADIM_SOURCE_DIR
-#define PADIM_SOURCE_DIR "."
-#endif
 
 static int quiet = 0;
 
