@@ -180,9 +180,8 @@ int cmd_bench(int argc, char **argv) {
     }
     padim_config_default(&cfg, bk, pr);
     char cfg_path[PATH_MAX];
-    const char *home = getenv("PADIM_HOME");
-    snprintf(cfg_path, sizeof(cfg_path), "%s/configs/%s_%s.yaml", config ? "" : (home ? home : PADIM_SOURCE_DIR),
-             padim_backbone_name(bk), padim_preset_name(pr));
+    snprintf(cfg_path, sizeof(cfg_path), "%s/configs/%s_%s.yaml", cli_data_dir(), padim_backbone_name(bk),
+             padim_preset_name(pr));
     if (padim_config_load(config ? config : cfg_path, &cfg) != PADIM_OK) {
         fprintf(stderr, "padim-gpu bench: error: %s\n", padim_last_error());
         return 1;

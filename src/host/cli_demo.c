@@ -169,18 +169,11 @@ int cmd_demo(int argc, char **argv) {
     /* Built-in config: configs/resnet18_anomalib.yaml next to the sources or installed. */
     padim_config cfg;
     padim_config_default(&cfg, PADIM_BACKBONE_RESNET18, PADIM_PRESET_ANOMALIB);
-    const char *home = getenv("PADIM_HOME");
-    const char *cands[] = {home, PADIM_SOURCE_DIR, "/usr/local/share/padim-gpu", "/usr/share/padim-gpu"};
-    st = PADIM_ERR_IO;
-    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]) && st != PADIM_OK; i++) {
-        if (!cands[i]) continue;
-        snprintf(p, sizeof(p), "%s/configs/resnet18_anomalib.yaml", cands[i]);
-        struct stat sb;
-        if (stat(p, &sb) == 0) st = padim_config_load(p, &cfg);
-    }
+    snprintf(p, sizeof(p), "%s/configs/resnet18_anomalib.yaml", cli_data_dir());
+    st = padim_config_load(p, &cfg);
     if (st != PADIM_OK) {
-        fprintf(stderr, "padim-gpu demo: error: cannot find configs/resnet18_anomalib.yaml (set PADIM_HOME to "
-                        "the folder holding configs/ and weights/)\n");
+        fprintf(stderr, "padim-gpu demo: error: %s\n(set PADIM_HOME to the folder holding configs/ and weights/)\n",
+                padim_last_error());
         return 1;
     }
     cfg.batch = 16;
