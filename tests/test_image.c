@@ -194,14 +194,6 @@ static const char *tmp_path(const char *name) {
     return buf;
 }
 
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    CHECK(fwrite(data, 1, n, f) == n);
-    fclose(f);
-}
-
 static size_t read_bytes(const char *path, uint8_t *buf, size_t cap) {
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
@@ -223,13 +215,13 @@ static void test_bad_files(void) {
     static uint8_t buf[1 << 16];
     size_t n = read_bytes(fixture("rgb_97x131.png"), buf, sizeof(buf));
     CHECK(n > 1000);
-    write_bytes(tmp_path("truncated.png"), buf, n * 6 / 10);
+    test_write_bytes(tmp_path("truncated.png"), buf, n * 6 / 10);
     expect_load_error(tmp_path("truncated.png"), PADIM_ERR_FORMAT, "truncated PNG");
-    write_bytes(tmp_path("header_only.png"), buf, 40);
+    test_write_bytes(tmp_path("header_only.png"), buf, 40);
     expect_load_error(tmp_path("header_only.png"), PADIM_ERR_FORMAT, "PNG header only");
 
     /* a PNG under a .jpg name still decodes: the format comes from the content */
-    write_bytes(tmp_path("really_png.jpg"), buf, n);
+    test_write_bytes(tmp_path("really_png.jpg"), buf, n);
     padim_image img;
     CHECK_OK(padim_image_load(tmp_path("really_png.jpg"), &img));
     CHECK(img.width == 97 && img.height == 131 && img.channels == 3);
@@ -242,11 +234,11 @@ static void test_bad_files(void) {
         rnd[i] = (uint8_t)(st >> 24);
     }
     rnd[0] = 0x00; /* not a magic number */
-    write_bytes(tmp_path("random.png"), rnd, sizeof(rnd));
+    test_write_bytes(tmp_path("random.png"), rnd, sizeof(rnd));
     expect_load_error(tmp_path("random.png"), PADIM_ERR_FORMAT, "random bytes");
     CHECK(strstr(padim_last_error(), "unsupported") != NULL);
 
-    write_bytes(tmp_path("empty.png"), "", 0);
+    test_write_bytes(tmp_path("empty.png"), "", 0);
     expect_load_error(tmp_path("empty.png"), PADIM_ERR_FORMAT, "empty file");
     CHECK(strstr(padim_last_error(), "empty") != NULL);
 
@@ -256,13 +248,13 @@ static void test_bad_files(void) {
     expect_load_error(tmpdir, PADIM_ERR_IO, "a directory");
 
     n = read_bytes(fixture("gray16_45x37.tif"), buf, sizeof(buf));
-    write_bytes(tmp_path("truncated.tif"), buf, n / 2);
+    test_write_bytes(tmp_path("truncated.tif"), buf, n / 2);
     expect_load_error(tmp_path("truncated.tif"), PADIM_ERR_FORMAT, "truncated TIFF");
-    write_bytes(tmp_path("header_only.tif"), buf, 8);
+    test_write_bytes(tmp_path("header_only.tif"), buf, 8);
     expect_load_error(tmp_path("header_only.tif"), PADIM_ERR_FORMAT, "TIFF header only");
 
     n = read_bytes(fixture("rgb_64x48.jpg"), buf, sizeof(buf));
-    write_bytes(tmp_path("truncated.jpg"), buf, 200);
+    test_write_bytes(tmp_path("truncated.jpg"), buf, 200);
     expect_load_error(tmp_path("truncated.jpg"), PADIM_ERR_FORMAT, "truncated JPEG");
 }
 

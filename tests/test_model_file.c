@@ -30,17 +30,6 @@ static const char *tmp_path(const char *name) {
     return buf[k];
 }
 
-static int count_entries(const char *d) {
-    DIR *dp = opendir(d);
-    if (!dp) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dp)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(dp);
-    return n;
-}
-
 static uint32_t lcg(uint32_t *s) {
     *s = *s * 1664525u + 1013904223u;
     return *s >> 8;
@@ -304,20 +293,20 @@ static void test_non_finite(void) {
 static void test_failed_save(void) {
     padim_model *m = make_model(1);
     if (!m) return;
-    int before = count_entries(tmpdir);
+    int before = test_count_entries(tmpdir);
     char path[600];
     snprintf(path, sizeof(path), "%s/no_such_dir/model.padim", tmpdir);
     padim_status s = padim_model_save(m, path);
     fprintf(stderr, "  save into missing dir  -> %s: %s\n", padim_status_name(s), padim_last_error());
     CHECK(s == PADIM_ERR_IO && strstr(padim_last_error(), path));
-    CHECK(count_entries(tmpdir) == before);
+    CHECK(test_count_entries(tmpdir) == before);
 
     /* No backbone weights: refused before anything is written. */
     bb_weights_free(&m->weights);
     snprintf(path, sizeof(path), "%s/noweights.padim", tmpdir);
     CHECK(padim_model_save(m, path) == PADIM_ERR_ARG);
     CHECK(access(path, F_OK) != 0);
-    CHECK(count_entries(tmpdir) == before);
+    CHECK(test_count_entries(tmpdir) == before);
     padim_model_free(m);
 
     padim_config cfg;
@@ -341,7 +330,7 @@ int main(void) {
     test_failed_save();
     remove(tmp_path("model32.padim"));
     remove(tmp_path("model16.padim"));
-    CHECK(count_entries(tmpdir) == 0);
+    CHECK(test_count_entries(tmpdir) == 0);
     rmdir(tmpdir);
     return test_finish("test_model_file");
 }

@@ -25,14 +25,6 @@ static const char *tmp_path(const char *name) {
     return buf;
 }
 
-static void write_bytes(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    CHECK(fwrite(data, 1, n, f) == n);
-    fclose(f);
-}
-
 static unsigned char *read_bytes(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -53,7 +45,7 @@ static void write_raw(const char *path, uint64_t hlen, const char *json, const v
     for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(hlen >> (8 * i));
     memcpy(buf + 8, json, jl);
     if (ndata) memcpy(buf + 8 + jl, data, ndata);
-    write_bytes(path, buf, 8 + jl + ndata);
+    test_write_bytes(path, buf, 8 + jl + ndata);
     free(buf);
 }
 
@@ -209,7 +201,7 @@ static void test_bad_files(void) {
     expect_error("truncated data", p, PADIM_ERR_FORMAT, needle);
 
     snprintf(p, sizeof(p), "%s", tmp_path("short.safetensors"));
-    write_bytes(p, "\x10\x00\x00", 3);
+    test_write_bytes(p, "\x10\x00\x00", 3);
     expect_error("shorter than 8 bytes", p, PADIM_ERR_FORMAT, "truncated");
 
     snprintf(p, sizeof(p), "%s", tmp_path("badjson.safetensors"));
@@ -286,17 +278,6 @@ static void test_bad_files(void) {
     expect_error("missing file", p, PADIM_ERR_IO, NULL);
 }
 
-static int count_entries(const char *d) {
-    DIR *dp = opendir(d);
-    if (!dp) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dp)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(dp);
-    return n;
-}
-
 static void test_failed_write(void) {
     char sub[512], target[600];
     snprintf(sub, sizeof(sub), "%s/w", dir);
@@ -313,7 +294,7 @@ static void test_failed_write(void) {
     fprintf(stderr, "  %-28s -> %s: %s\n", "write into missing dir", padim_status_name(s),
             padim_last_error());
     CHECK(s == PADIM_ERR_IO && strstr(padim_last_error(), target));
-    CHECK(count_entries(sub) == 0);
+    CHECK(test_count_entries(sub) == 0);
 
     /* Onto an existing directory: the rename fails, the temporary file is removed. */
     snprintf(target, sizeof(target), "%s/isdir", sub);
@@ -322,15 +303,15 @@ static void test_failed_write(void) {
     fprintf(stderr, "  %-28s -> %s: %s\n", "write onto a directory", padim_status_name(s),
             padim_last_error());
     CHECK(s == PADIM_ERR_IO && strstr(padim_last_error(), target));
-    CHECK(count_entries(sub) == 1);
-    CHECK(count_entries(target) == 0);
+    CHECK(test_count_entries(sub) == 1);
+    CHECK(test_count_entries(target) == 0);
     rmdir(target);
 
     /* A successful write replaces an existing file and leaves no temporary. */
     snprintf(target, sizeof(target), "%s/ok.safetensors", sub);
-    write_bytes(target, "old", 3);
+    test_write_bytes(target, "old", 3);
     CHECK_OK(st_writer_write(w, target));
-    CHECK(count_entries(sub) == 1);
+    CHECK(test_count_entries(sub) == 1);
     st_file f;
     CHECK_OK(st_read(target, &f));
     if (f.n_tensors == 1) CHECK(memcmp(f.tensors[0].data, x, 8) == 0);

@@ -5,6 +5,7 @@
 
 #include "padim.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,4 +164,23 @@ const char *shared_path(const char *rel) {
     if (env) snprintf(buf, sizeof(buf), "%s/%s", env, rel);
     else snprintf(buf, sizeof(buf), "%s/../shared/%s", PADIM_SOURCE_DIR, rel);
     return buf;
+}
+
+void test_write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(fwrite(data, 1, n, f) == n);
+    fclose(f);
+}
+
+int test_count_entries(const char *dir) {
+    DIR *dp = opendir(dir);
+    if (!dp) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dp)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(dp);
+    return n;
 }

@@ -6,6 +6,7 @@
 #ifndef PADIM_TEST_UTIL_H
 #define PADIM_TEST_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -52,6 +53,12 @@ void npy_free(npy_array *a);
  * |got - ref| > atol + rtol * |ref| anywhere. Returns the max abs error. */
 double compare_f32(const char *what, const float *got, const double *ref, int64_t n,
                    double atol, double rtol);
+
+/* Write n bytes to path (a check fails when it cannot). */
+void test_write_bytes(const char *path, const void *data, size_t n);
+/* Entries of a folder besides . and .. (-1 when it cannot be opened): tests use it to
+ * prove that nothing, not even a temporary file, was left behind. */
+int test_count_entries(const char *dir);
 
 /* Path of a golden file: PADIM_SOURCE_DIR/tests/golden/<name>. Static buffer. */
 const char *golden_path(const char *name);
