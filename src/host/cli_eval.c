@@ -163,6 +163,12 @@ static int eval_single(int argc, char **argv, eval_summary *sum) {
         if (!train_dir) {
             snprintf(train_buf, sizeof(train_buf), "%s/train/good", category);
             train_dir = train_buf;
+            if (!cli_is_dir(train_dir)) {
+                free(rest);
+                fprintf(stderr, "padim-gpu eval: error: %s: no such folder; without --model, eval fits on "
+                                "CATEGORY_DIR/train/good: give --model MODEL or --train DIR\n", train_dir);
+                return 2;
+            }
         }
         int rc = cli_fit_model(nrest, rest, "eval", train_dir, &m, &rt, &quiet, &fit_s);
         if (rc) {
