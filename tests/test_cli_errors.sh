@@ -73,6 +73,13 @@ expect_error "corrupt image at score" "zz_truncated.png" "$bin" score --device c
 [ -e "$tmp/out9/scores.csv" ] && { echo "FAIL corrupt image at score: scores.csv written" >&2; fails=$((fails + 1)); }
 expect_error "unknown command" "unknown command" "$bin" frobnicate
 expect_error "bad device" "--device expects" "$bin" score --device tpu "$tmp/model.padim" "$tmp/good"
+# info --json: the stored channel indices are REFERENCE.md's for seed 42 (R18).
+"$bin" info --json "$tmp/model.padim" | /usr/bin/python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["idx"][:12] == [327, 57, 12, 379, 140, 125, 114, 71, 377, 52, 346, 444], j["idx"][:12]
+assert len(j["idx"]) == 100 and j["seed"] == 42 and j["n_train"] == 3 and j["thresholds"] is None
+' || { echo "FAIL info --json" >&2; fails=$((fails + 1)); }
 if ! "$bin" info "$tmp/model.padim" | grep -q "trained on:     3 images"; then
   echo "FAIL: info of the valid model" >&2; fails=$((fails + 1))
 fi

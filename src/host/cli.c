@@ -594,18 +594,44 @@ static int cmd_score(int argc, char **argv) {
 
 static int cmd_info(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-        puts("usage: padim-gpu info MODEL\n\nPrint a model file's metadata (backbone, preset, sizes, seed, "
-             "channel indices, thresholds).");
+        puts("usage: padim-gpu info [--json] MODEL\n\nPrint a model file's metadata (backbone, preset, sizes, seed, "
+             "channel indices, thresholds);\n--json: the same as one JSON object on stdout (all channel indices).");
         return 0;
     }
-    if (argc != 2) return usage_error("info", "expected exactly one MODEL file");
+    int json = argc == 3 && !strcmp(argv[1], "--json");
+    if (argc != 2 + json) return usage_error("info", "expected [--json] and exactly one MODEL file");
+    const char *path = argv[1 + json];
     padim_model *m = NULL;
-    padim_status st = padim_model_load(argv[1], &m);
+    padim_status st = padim_model_load(path, &m);
     if (st != PADIM_OK) return fail_status(st);
     padim_model_info in;
     padim_model_get_info(m, &in);
     const padim_config *c = &in.config;
-    printf("model:          %s (%.1f MB)\n", argv[1], (double)in.file_bytes / 1e6);
+    if (json) {
+        cli_buf b = {0};
+        cli_printf(&b, "{\"model\": ");
+        cli_json_str(&b, path);
+        cli_printf(&b, ", \"file_bytes\": %lld, \"backbone\": \"%s\", \"preset\": \"%s\", \"resize\": %d, \"crop\": %d, "
+                       "\"input_size\": %d, \"grid\": [%d, %d], \"channels_total\": %d, \"d\": %d, \"seed\": %u, "
+                       "\"eps\": %.17g, \"sigma\": %.17g, \"n_train\": %lld, \"factor_dtype\": \"%s\", \"weights\": ",
+                   (long long)in.file_bytes, padim_backbone_name(c->backbone), padim_preset_name(c->preset), c->resize,
+                   c->crop, in.input_size, in.grid_h, in.grid_w, in.channels_total, c->d, c->seed, c->eps, c->sigma,
+                   (long long)in.n_train, in.factor_fp16 ? "F16" : "F32");
+        cli_json_str(&b, c->weights);
+        cli_printf(&b, ", \"idx\": [");
+        for (int i = 0; i < c->d; i++) cli_printf(&b, "%s%d", i ? ", " : "", in.idx[i]);
+        cli_printf(&b, "], \"thresholds\": ");
+        if (in.has_thresholds)
+            cli_printf(&b, "{\"image\": %.17g, \"pixel\": %.17g, \"score_min\": %.17g, \"score_max\": %.17g}}\n",
+                       in.image_threshold, in.pixel_threshold, in.score_min, in.score_max);
+        else
+            cli_printf(&b, "null}\n");
+        fputs(b.s, stdout);
+        free(b.s);
+        padim_model_free(m);
+        return 0;
+    }
+    printf("model:          %s (%.1f MB)\n", path, (double)in.file_bytes / 1e6);
     printf("backbone:       %s (layers layer1, layer2, layer3; %d channels)\n", padim_backbone_name(c->backbone),
            in.channels_total);
     printf("preset:         %s (resize %d, crop %d, input %dx%d)\n", padim_preset_name(c->preset), c->resize, c->crop,
