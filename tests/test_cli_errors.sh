@@ -73,6 +73,15 @@ expect_error "corrupt image at score" "zz_truncated.png" "$bin" score --device c
 [ -e "$tmp/out9/scores.csv" ] && { echo "FAIL corrupt image at score: scores.csv written" >&2; fails=$((fails + 1)); }
 expect_error "unknown command" "unknown command" "$bin" frobnicate
 expect_error "bad device" "--device expects" "$bin" score --device tpu "$tmp/model.padim" "$tmp/good"
+# Output names never collide: the same file name from two folders gets a suffix.
+mkdir -p "$tmp/da" "$tmp/db"
+cp "$(echo "$fixture" | head -1)" "$tmp/da/x.png"; cp "$(echo "$fixture" | head -1)" "$tmp/db/x.png"
+if "$bin" score -q --device cpu "$tmp/model.padim" "$tmp/da/x.png" "$tmp/db/x.png" -o "$tmp/dup" --maps >/dev/null 2>&1 &&
+   [ -f "$tmp/dup/maps/x.tiff" ] && [ -f "$tmp/dup/maps/x_2.tiff" ]; then
+  echo "ok   distinct output names"
+else
+  echo "FAIL: colliding output names" >&2; fails=$((fails + 1))
+fi
 # info --json: the stored channel indices are REFERENCE.md's for seed 42 (R18).
 "$bin" info --json "$tmp/model.padim" | /usr/bin/python3 -c '
 import json, sys

@@ -386,6 +386,41 @@ static void output_name(const char *path, char *out, size_t cap) {
     if (dot && (!slash || dot > slash)) *dot = '\0';
 }
 
+/* Output names must not collide (a/x.png and b/x.png given as files are both "x"): the
+ * second and later of equal names get "_2", "_3", ... in input order. */
+static char **sort_names;
+static int cmp_name_index(const void *a, const void *b) {
+    const int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
+    const int c = strcmp(sort_names[i], sort_names[j]);
+    return c ? c : (i > j) - (i < j);
+}
+
+static void disambiguate_names(char **names, int64_t n) {
+    int64_t *order = malloc((size_t)n * sizeof(int64_t));
+    if (!order) return;
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    sort_names = names;
+    qsort(order, (size_t)n, sizeof(int64_t), cmp_name_index);
+    char **renamed = calloc((size_t)n, sizeof(char *));
+    for (int64_t a = 0; a < n && renamed;) {
+        int64_t b = a + 1;
+        while (b < n && !strcmp(names[order[a]], names[order[b]])) b++;
+        for (int64_t k = a + 1; k < b; k++) {
+            const size_t len = strlen(names[order[k]]) + 24;
+            renamed[order[k]] = malloc(len);
+            if (renamed[order[k]]) snprintf(renamed[order[k]], len, "%s_%lld", names[order[k]], (long long)(k - a + 1));
+        }
+        a = b;
+    }
+    for (int64_t i = 0; renamed && i < n; i++)
+        if (renamed[i]) {
+            free(names[i]);
+            names[i] = renamed[i];
+        }
+    free(renamed);
+    free(order);
+}
+
 static int cmd_score(int argc, char **argv) {
     common_opts o;
     common_init(&o);
@@ -463,6 +498,7 @@ static int cmd_score(int argc, char **argv) {
         free(sub);
         n += ns;
     }
+    disambiguate_names(names, n);
     if (outdir) {
         char d[PATH_MAX + 16];
         int bad = cli_mkdir_p(outdir) != 0;
