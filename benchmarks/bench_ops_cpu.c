@@ -119,8 +119,8 @@ static void bench_d(int D, int N, int P, int H, int W, int threads, int reps) {
     }
     float *emb = xmalloc(sizeof(float) * (size_t)(N * PD)); // (N, P, D)
     double ms;
-    TIME_MS(1, reps, op_embed_cpu(l1, l2, l3, N, C1, C2, C3, H, W, H / 2, W / 2, H / 4, W / 4, idx, D, emb), ms);
-    add_row("embed (gather, 1 thread)", D, ms, N);
+    TIME_MS(1, reps, op_embed_cpu(l1, l2, l3, N, C1, C2, C3, H, W, H / 2, W / 2, H / 4, W / 4, idx, D, emb, threads), ms);
+    add_row("embed (gather)", D, ms, N);
     free(l1), free(l2), free(l3), free(idx);
 
     float *shift = xmalloc(sizeof(float) * (size_t)PD);

@@ -120,7 +120,7 @@ static void test_embed(int N, int C1, int C2, int C3, int H, int D) {
     for (int d = 0; d < D; d++) idx[d] = (int32_t)((d * 7919 + 13) % C); /* spread over C */
     if (D >= 3) idx[0] = 0, idx[1] = C - 1, idx[2] = C1; /* the edges of each part */
     float *ref = malloc(sizeof(float) * (size_t)no), *got = malloc(sizeof(float) * (size_t)no);
-    op_embed_cpu(l1, l2, l3, N, C1, C2, C3, H, W, h2, W2, h3, W3, idx, D, ref);
+    op_embed_cpu(l1, l2, l3, N, C1, C2, C3, H, W, h2, W2, h3, W3, idx, D, ref, 2);
     float *d1 = guarded_dev(n1 * 4, l1), *d2 = guarded_dev(n2 * 4, l2), *d3 = guarded_dev(n3 * 4, l3);
     int32_t *didx = guarded_dev((size_t)D * 4, idx);
     float *dout = guarded_dev(no * 4, NULL);

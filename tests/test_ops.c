@@ -81,7 +81,7 @@ static void test_embed(const char *c) {
     for (int d = 0; d < D; d++) id[d] = (int32_t)idx.data[d];
     float *f1 = to_f32(&l1), *f2 = to_f32(&l2), *f3 = to_f32(&l3);
     float *out = guarded(ref.count);
-    op_embed_cpu(f1, f2, f3, N, C1, C2, C3, H, W, H2, W2, H3, W3, id, D, out);
+    op_embed_cpu(f1, f2, f3, N, C1, C2, C3, H, W, H2, W2, H3, W3, id, D, out, 2);
     /* A gather: exact (tolerance 0) against torch nearest + cat + index_select. */
     snprintf(nm, sizeof(nm), "embed %s (%dx%d from %dx%d, %dx%d)", c, H, W, H2, W2, H3, W3);
     compare_f32(nm, out, ref.data, ref.count, 0.0, 0.0);

@@ -225,7 +225,7 @@ static int embed_images(const bb_weights *w, const float *x, int n, int S, const
     CHECK_OK(s);
     if (s == PADIM_OK)
         op_embed_cpu(l[0], l[1], l[2], n, C[0], C[1], C[2], h[0], h[0], h[1], h[1], h[2], h[2],
-                     idx, D, emb);
+                     idx, D, emb, 2);
     for (int L = 0; L < 3; L++) free(l[L]);
     return s == PADIM_OK ? 0 : -1;
 }
@@ -342,7 +342,7 @@ static void run_case(const test_case *c) {
             float *gl[3], *emb = malloc(sizeof(float) * (size_t)N_TEST * P * D);
             for (int L = 0; L < 3; L++) gl[L] = to_f32(&g_l[L]);
             op_embed_cpu(gl[0], gl[1], gl[2], N_TEST, Cl[0], Cl[1], Cl[2], h[0], h[0], h[1],
-                         h[1], h[2], h[2], idx, D, emb);
+                         h[1], h[2], h[2], idx, D, emb, 2);
             compare_stage(c, "embedding", emb, &g_emb, (int64_t)N_TEST * P * D, 0, 0);
             for (int L = 0; L < 3; L++) free(gl[L]);
             free(emb);

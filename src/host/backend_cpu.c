@@ -105,7 +105,7 @@ static padim_status cpu_embed(cpu_ctx *c, const float *x, int n) {
     PADIM_TRY(bb_forward_cpu(c->w, x, n, c->S, c->threads, c->l1, c->l2, c->l3));
     if (tm) lap(c, &t, &tm->backbone);
     op_embed_cpu(c->l1, c->l2, c->l3, n, sp->channels[0], sp->channels[1], sp->channels[2], c->H,
-                 c->W, c->h2, c->h2, c->h3, c->h3, c->setup.idx, c->D, c->emb);
+                 c->W, c->h2, c->h2, c->h3, c->h3, c->setup.idx, c->D, c->emb, c->threads);
     if (tm) lap(c, &t, &tm->embed);
     return PADIM_OK;
 }

@@ -19,10 +19,11 @@ static inline int64_t padim_tri(int64_t D) { return D * (D + 1) / 2; }
 /* Embedding: nearest-upsample l2 and l3 to the l1 grid (src = floor(dst * in / out), as
  * torch's mode="nearest"), concatenate channels [l1 | l2 | l3], keep channels idx.
  * l1 (N, C1, H, W), l2 (N, C2, H2, W2), l3 (N, C3, H3, W3), idx (D) in [0, C1+C2+C3)
- * out (N, P, D): out[n][p][d] = concat[n][idx[d]][p]. */
+ * out (N, P, D): out[n][p][d] = concat[n][idx[d]][p]. threads: OpenMP threads over
+ * (image, position tile). */
 void op_embed_cpu(const float *l1, const float *l2, const float *l3, int N, int C1, int C2,
                   int C3, int H, int W, int H2, int W2, int H3, int W3, const int32_t *idx,
-                  int D, float *out);
+                  int D, float *out, int threads);
 
 /* Streaming statistics, shifted sums in float64 (numerics: the shift is the first
  * image's embedding, so sums are of small centered values; float64 accumulation keeps

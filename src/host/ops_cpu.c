@@ -58,7 +58,7 @@ static int nearest_src(int dst, int in, int out) {
 
 void op_embed_cpu(const float *l1, const float *l2, const float *l3, int N, int C1, int C2,
                   int C3, int H, int W, int H2, int W2, int H3, int W3, const int32_t *idx,
-                  int D, float *out) {
+                  int D, float *out, int threads) {
     const int64_t P = (int64_t)H * W;
     int *map2 = scratch_alloc(sizeof(int) * (size_t)P); /* l1 grid position -> l2 offset */
     int *map3 = scratch_alloc(sizeof(int) * (size_t)P);
@@ -70,13 +70,17 @@ void op_embed_cpu(const float *l1, const float *l2, const float *l3, int N, int 
     /* Tiles of EMBED_TILE positions: the (tile, D) output block stays in cache while it is
      * filled channel by channel, and each channel is read as a contiguous run. */
     enum { EMBED_TILE = 64 };
-    for (int n = 0; n < N; n++) {
+    for (int d = 0; d < D; d++) PADIM_ASSERT(idx[d] >= 0 && idx[d] < C1 + C2 + C3);
+    const int64_t tiles = (P + EMBED_TILE - 1) / EMBED_TILE;
+#pragma omp parallel for schedule(static) num_threads(padim_thread_count(threads))
+    for (int64_t job = 0; job < (int64_t)N * tiles; job++) {
+        const int n = (int)(job / tiles);
         float *o = out + (int64_t)n * P * D; // (P, D)
-        for (int64_t p0 = 0; p0 < P; p0 += EMBED_TILE) {
+        {
+            const int64_t p0 = (job % tiles) * EMBED_TILE;
             const int64_t p1 = p0 + EMBED_TILE < P ? p0 + EMBED_TILE : P;
             for (int d = 0; d < D; d++) {
-                int c = idx[d];
-                PADIM_ASSERT(c >= 0 && c < C1 + C2 + C3);
+                const int c = idx[d];
                 if (c < C1) {
                     const float *src = l1 + ((int64_t)n * C1 + c) * P; // (H, W)
                     for (int64_t p = p0; p < p1; p++) o[p * D + d] = src[p];
