@@ -76,8 +76,8 @@ static int demo_fail(padim_status st) {
     return st == PADIM_ERR_ARG ? 2 : 1;
 }
 
-/* Dataset in the MVTec AD layout under root; returns the test paths and labels. */
-static padim_status write_dataset(const char *root, char ***test_paths, int *test_labels) {
+/* Dataset in the MVTec AD layout under root. */
+static padim_status write_dataset(const char *root) {
     const int S = DEMO_SIDE;
     uint8_t *rgb = malloc((size_t)S * S * 3), *mask = malloc((size_t)S * S);
     char p[PATH_MAX];
@@ -98,8 +98,6 @@ static padim_status write_dataset(const char *root, char ***test_paths, int *tes
         snprintf(p, sizeof(p), "%s/train/good/%03d.png", root, i);
         st = padim_write_png(p, S, S, 3, rgb);
     }
-    int t = 0;
-    *test_paths = calloc(DEMO_TEST_GOOD + DEMO_TEST_BAD, sizeof(char *));
     for (int i = 0; st == PADIM_OK && i < DEMO_TEST_GOOD + DEMO_TEST_BAD; i++) {
         const int defect = i < DEMO_TEST_GOOD ? 0 : 1 + (i - DEMO_TEST_GOOD) % 2;
         const char *kind = defect == 0 ? "good" : defect == 1 ? "scratch" : "stain";
@@ -107,8 +105,6 @@ static padim_status write_dataset(const char *root, char ***test_paths, int *tes
         make_image(1000u + (uint64_t)i, defect, rgb, mask);
         snprintf(p, sizeof(p), "%s/test/%s/%03d.png", root, kind, k);
         st = padim_write_png(p, S, S, 3, rgb);
-        (*test_paths)[t] = strdup(p);
-        test_labels[t++] = defect != 0;
         if (st == PADIM_OK && defect) {
             snprintf(p, sizeof(p), "%s/ground_truth/%s/%03d_mask.png", root, kind, k);
             st = padim_write_png(p, S, S, 1, mask);
@@ -161,9 +157,7 @@ int cmd_demo(int argc, char **argv) {
     char root[PATH_MAX], p[PATH_MAX + 64];
     snprintf(root, sizeof(root), "%s/data", out);
     fprintf(stderr, "demo: writing a synthetic dataset to %s\n", root);
-    char **test_paths = NULL;
-    int labels[DEMO_TEST_GOOD + DEMO_TEST_BAD];
-    padim_status st = write_dataset(root, &test_paths, labels);
+    padim_status st = write_dataset(root);
     if (st != PADIM_OK) return demo_fail(st);
 
     /* Built-in config: configs/resnet18_anomalib.yaml next to the sources or installed. */
@@ -193,78 +187,48 @@ int cmd_demo(int argc, char **argv) {
     st = padim_model_save(m, p);
     if (st != PADIM_OK) return demo_fail(st);
 
-    const int n_test = DEMO_TEST_GOOD + DEMO_TEST_BAD, S = padim_config_input_size(&cfg);
-    padim_scorer *sc = NULL;
+    /* Scoring and metrics: the test set is in the MVTec layout, so padim_evaluate does it
+     * all (scores, maps, masks, metrics, heatmaps with the predicted-mask contour). */
     rt.progress = NULL;
-    st = padim_scorer_create(m, &rt, &sc);
-    padim_image imgs[DEMO_TEST_GOOD + DEMO_TEST_BAD];
-    memset(imgs, 0, sizeof(imgs));
-    float scores[DEMO_TEST_GOOD + DEMO_TEST_BAD];
-    float *maps = malloc((size_t)n_test * S * S * sizeof(float));
-    for (int i = 0; st == PADIM_OK && i < n_test; i++) st = padim_image_load(test_paths[i], &imgs[i]);
-    if (st == PADIM_OK) st = padim_score_images(sc, imgs, n_test, scores, maps);
-    clock_gettime(CLOCK_MONOTONIC, &ts2);
-    /* Heatmaps on a common colour scale: 0 .. the largest score. */
-    float vmax = 0;
-    for (int i = 0; i < n_test; i++) vmax = scores[i] > vmax ? scores[i] : vmax;
-    float *rgb = malloc((size_t)3 * S * S * sizeof(float));
-    uint8_t *heat = malloc((size_t)3 * S * S);
     snprintf(p, sizeof(p), "%s/heatmaps", out);
-    if (st == PADIM_OK && cli_mkdir_p(p) != 0) st = PADIM_ERR_IO;
-    char csv[8192];
-    size_t len = (size_t)snprintf(csv, sizeof(csv), "path,label,score\n");
-    for (int i = 0; st == PADIM_OK && i < n_test; i++) {
-        st = padim_model_input_rgb(m, &imgs[i], rgb);
-        padim_render_heatmap(rgb, maps + (size_t)i * S * S, S, 0.0f, vmax, 0.5f, heat);
-        const char *rel = test_paths[i] + strlen(root) + 1; /* test/<kind>/NNN.png */
-        char name[256];
-        snprintf(name, sizeof(name), "%s", rel + 5);
-        for (char *q = name; *q; q++)
-            if (*q == '/') *q = '_';
-        snprintf(p, sizeof(p), "%s/heatmaps/%s", out, name);
-        if (st == PADIM_OK) st = padim_write_png(p, S, S, 3, heat);
-        len += (size_t)snprintf(csv + len, sizeof(csv) - len, "%s,%d,%.6f\n", rel, labels[i], (double)scores[i]);
+    if (cli_mkdir_p(p) != 0) {
+        fprintf(stderr, "padim-gpu demo: error: %s: cannot create folder\n", p);
+        padim_model_free(m);
+        return 1;
     }
-    if (st == PADIM_OK) {
-        snprintf(p, sizeof(p), "%s/scores.csv", out);
-        FILE *f = fopen(p, "w");
-        if (!f || fputs(csv, f) < 0) st = PADIM_ERR_IO;
-        if (f) fclose(f);
+    padim_eval_options opt = {.heatmap_dir = p, .fpr_limit = 0.3};
+    padim_eval_result r;
+    st = padim_evaluate(m, &rt, root, &opt, &r);
+    padim_model_free(m);
+    if (st != PADIM_OK) return demo_fail(st);
+    clock_gettime(CLOCK_MONOTONIC, &ts2);
+    cli_buf csv = {0};
+    cli_printf(&csv, "path,label,score\n");
+    double good_max = 0, bad_min = INFINITY;
+    for (int64_t i = 0; i < r.n_images; i++) {
+        cli_printf(&csv, "%s,%d,%.6f\n", r.paths[i] + strlen(root) + 1, r.labels[i], (double)r.scores[i]);
+        if (r.labels[i]) bad_min = fmin(bad_min, r.scores[i]);
+        else good_max = fmax(good_max, r.scores[i]);
     }
-    int rc = 0;
-    if (st != PADIM_OK) {
-        rc = demo_fail(st);
-    } else {
-        /* Exact AUROC by pair counting (ties count 1/2): fine for 12 images. */
-        double pairs = 0, wins = 0, good_max = 0, bad_min = INFINITY;
-        for (int i = 0; i < n_test; i++) {
-            if (labels[i]) bad_min = fmin(bad_min, scores[i]);
-            else good_max = fmax(good_max, scores[i]);
-            for (int j = 0; j < n_test; j++)
-                if (labels[i] && !labels[j]) {
-                    pairs++;
-                    wins += scores[i] > scores[j] ? 1 : scores[i] == scores[j] ? 0.5 : 0;
-                }
-        }
+    snprintf(p, sizeof(p), "%s/scores.csv", out);
+    int rc = cli_write_text(p, csv.s) ? 1 : 0;
+    if (!rc) {
         const double fit_s = (double)(ts1.tv_sec - ts0.tv_sec) + 1e-9 * (double)(ts1.tv_nsec - ts0.tv_nsec);
         const double score_s = (double)(ts2.tv_sec - ts1.tv_sec) + 1e-9 * (double)(ts2.tv_nsec - ts1.tv_nsec);
-        printf("\npadim-gpu demo (%s)\n", padim_scorer_backend(sc));
+        printf("\npadim-gpu demo (%s)\n", r.backend);
         printf("  %-28s %s\n", "image", "score");
-        for (int i = 0; i < n_test; i++)
-            printf("  %-28s %8.3f%s\n", test_paths[i] + strlen(root) + 1, (double)scores[i], labels[i] ? "  (defect)" : "");
-        printf("  fit (data + %lld images): %.2f s, score %d images: %.2f s\n", (long long)n_train, fit_s, n_test, score_s);
-        printf("  image AUROC %.3f; highest good score %.3f, lowest defect score %.3f\n", wins / pairs, good_max, bad_min);
+        for (int64_t i = 0; i < r.n_images; i++)
+            printf("  %-28s %8.3f%s\n", r.paths[i] + strlen(root) + 1, (double)r.scores[i],
+                   r.labels[i] ? "  (defect)" : "");
+        printf("  fit (data + %lld images): %.2f s, score + metrics %lld images: %.2f s\n", (long long)n_train, fit_s,
+               (long long)r.n_images, score_s);
+        printf("  image AUROC %.3f; highest good score %.3f, lowest defect score %.3f\n", r.image_auroc, good_max,
+               bad_min);
+        printf("  pixel AUROC %.3f, AUPRO@0.3 %.3f; heatmap contours at the F1-optimal pixel threshold\n", r.pixel_auroc,
+               r.aupro);
         printf("  wrote %s/model.padim, %s/scores.csv, %s/heatmaps/*.png\n", out, out, out);
     }
-    for (int i = 0; i < n_test; i++) {
-        padim_image_free(&imgs[i]);
-        free(test_paths[i]);
-    }
-    free(test_paths);
-    free(maps);
-    free(rgb);
-    free(heat);
-    padim_scorer_free(sc);
-    padim_model_free(m);
+    free(csv.s);
+    padim_eval_result_free(&r);
     return rc;
 }
