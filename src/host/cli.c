@@ -31,24 +31,6 @@ static int usage_error(const char *cmd, const char *msg) {
     return 2;
 }
 
-/* Progress on stderr: a single updating line on a terminal, a line per 10% otherwise. */
-static void progress(void *user, const char *stage, int64_t done, int64_t total) {
-    (void)user;
-    if (quiet) return;
-    static int last_decile = -1;
-    if (isatty(2)) {
-        fprintf(stderr, "\r%s: %lld/%lld images", stage, (long long)done, (long long)total);
-        if (done == total) fputc('\n', stderr);
-    } else {
-        int dec = (int)(10 * done / (total ? total : 1));
-        if (dec != last_decile || done == total) {
-            fprintf(stderr, "%s: %lld/%lld images\n", stage, (long long)done, (long long)total);
-            last_decile = dec;
-        }
-        if (done == total) last_decile = -1;
-    }
-}
-
 /* ---------------------------------------------------------------- shared options */
 
 typedef struct common_opts {
@@ -124,7 +106,8 @@ static int runtime_option(const char *cmd, int c, const char *arg, common_opts *
 static void common_init(common_opts *o) {
     memset(o, 0, sizeof(*o));
     padim_runtime_default(&o->rt);
-    o->rt.progress = progress;
+    o->rt.progress = cli_progress;
+    o->rt.progress_user = &quiet;
     o->seed = -1;
     o->eps = -1;
     o->factor_fp16 = -1;
@@ -538,7 +521,7 @@ static int cmd_score(int argc, char **argv) {
         int nb = (int)(n - i < B ? n - i : B);
         st = padim_images_load((const char *const *)paths + i, nb, o.rt.threads, imgs);
         if (st == PADIM_OK) st = padim_score_images(sc, imgs, nb, scores + i, maps);
-        if (st == PADIM_OK) progress(NULL, "score", i + nb, n);
+        if (st == PADIM_OK) cli_progress(&quiet, "score", i + nb, n);
         for (int k = 0; st == PADIM_OK && k < nb && maps; k++) {
             char p[PATH_MAX * 2];
             const float *mp = maps + (size_t)k * S * S;

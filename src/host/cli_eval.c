@@ -23,17 +23,6 @@ static int eval_fail(padim_status st) {
     return st == PADIM_ERR_ARG ? 2 : 1;
 }
 
-static void eval_progress(void *user, const char *stage, int64_t done, int64_t total) {
-    const int *q = user;
-    if (*q) return;
-    if (isatty(2)) {
-        fprintf(stderr, "\r%s: %lld/%lld images", stage, (long long)done, (long long)total);
-        if (done == total) fputc('\n', stderr);
-    } else if (done == total || done % 64 == 0) {
-        fprintf(stderr, "%s: %lld/%lld images\n", stage, (long long)done, (long long)total);
-    }
-}
-
 /* "0.9944" or "null" for an unavailable metric. */
 static const char *jnum(char *buf, double v) {
     if (v < 0) return "null";
@@ -177,7 +166,7 @@ static int eval_single(int argc, char **argv, eval_summary *sum) {
         }
     }
     free(rest);
-    rt.progress = eval_progress;
+    rt.progress = cli_progress;
     rt.progress_user = &quiet;
     char heat_dir[PATH_MAX + 16];
     if (outdir) {

@@ -130,3 +130,20 @@ double cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+void cli_progress(void *user, const char *stage, int64_t done, int64_t total) {
+    const int *quiet = user;
+    if (quiet && *quiet) return;
+    if (isatty(2)) {
+        fprintf(stderr, "\r%s: %lld/%lld images", stage, (long long)done, (long long)total);
+        if (done == total) fputc('\n', stderr);
+        return;
+    }
+    static int last_decile = -1;
+    const int dec = (int)(10 * done / (total ? total : 1));
+    if (dec != last_decile || done == total) {
+        fprintf(stderr, "%s: %lld/%lld images\n", stage, (long long)done, (long long)total);
+        last_decile = dec;
+    }
+    if (done == total) last_decile = -1;
+}

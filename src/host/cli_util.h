@@ -9,6 +9,7 @@
 #include "padim.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* mkdir -p; 0 on success, -1 with errno set. */
 int cli_mkdir_p(const char *path);
@@ -32,6 +33,9 @@ const char *cli_data_dir(void);
  * and return -1. */
 int cli_parse_device(const char *cmd, const char *v, padim_device *out);
 int cli_parse_precision(const char *cmd, const char *v, padim_precision *out);
+/* padim_progress_fn for the CLI: user is a const int *quiet (NULL: not quiet). A single
+ * updating line on a terminal, a line per 10% otherwise. */
+void cli_progress(void *user, const char *stage, int64_t done, int64_t total);
 /* Seconds between two CLOCK_MONOTONIC readings taken with cli_now(). */
 double cli_now(void);
 
