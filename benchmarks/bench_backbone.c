@@ -9,7 +9,7 @@
  *   bench_backbone [--size S] [--reps R] [--json FILE] [--only BACKBONE] [--batch N]
  *                  [--threads T]      (defaults 256, 3, none, both, 1 and 8, 1 and 2)
  */
-#include "backbone.h"
+#include "cpu/backbone_cpu.h"
 #include "common.h"
 
 #include <stdio.h>

@@ -11,7 +11,7 @@
  */
 #include "backend.h"
 #include "common.h"
-#include "ops.h"
+#include "cpu/ops.h"
 #include "rng.h"
 
 #include <cuda_runtime_api.h>

@@ -10,9 +10,9 @@
  *   bench_cuda_kernels [--reps 5] [--batch 64] [--positions 4096] [--d 100,550] [--json f]
  */
 #include "common.h"
-#include "cuda_check.h"
+#include "cuda/cuda_check.h"
 #include "kernels.h"
-#include "ops.h"
+#include "cpu/ops.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
  * at P = 4096); lower --positions on a small machine (times scale linearly in P).
  */
 #include "common.h"
-#include "ops.h"
+#include "cpu/ops.h"
 #include "rng.h"
 
 #include <math.h>

@@ -17,7 +17,7 @@
  * for other BLAS builds while catching any indexing or padding mistake (those give O(1)
  * relative errors).
  */
-#include "backbone.h"
+#include "cpu/backbone_cpu.h"
 #include "test_util.h"
 
 #include <math.h>

@@ -12,7 +12,7 @@
  */
 #include "backend.h"
 #include "common.h"
-#include "ops.h"
+#include "cpu/ops.h"
 #include "rng.h"
 #include "test_util.h"
 

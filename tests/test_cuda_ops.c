@@ -7,9 +7,9 @@
  * per-op tolerance stated where it is used. Without a working GPU: exit 77 (skip).
  */
 #include "common.h"
-#include "cuda_check.h"
+#include "cuda/cuda_check.h"
 #include "kernels.h"
-#include "ops.h"
+#include "cpu/ops.h"
 #include "test_util.h"
 
 #include <math.h>

@@ -5,8 +5,8 @@
  * layout with and without masks/, empty folders; and mask_load_eval against torch /
  * torchvision+PIL goldens of tests/ref_metrics.py (tests/golden/metrics/mask_*).
  */
-#include "dataset.h"
-#include "metrics.h"
+#include "eval/dataset.h"
+#include "eval/metrics.h"
 #include "test_util.h"
 
 #include <errno.h>

@@ -11,7 +11,7 @@
  * AUPRO 1e-9 (the C side sums per-pixel increments of 1/area, the reference per-threshold
  * overlaps: different float64 rounding of the same exact value).
  */
-#include "metrics.h"
+#include "eval/metrics.h"
 #include "test_util.h"
 
 #include "common.h"

@@ -7,7 +7,7 @@
  * unparseable metadata, inconsistent sizes, bad indices, missing backbone tensor; a failed
  * save leaves no file behind.
  */
-#include "ops.h"
+#include "cpu/ops.h"
 #include "padim_internal.h"
 #include "safetensors.h"
 

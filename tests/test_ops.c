@@ -6,7 +6,7 @@
  * a guard band checked after the op; each comparison states its tolerance and why.
  */
 #include "common.h"
-#include "ops.h"
+#include "cpu/ops.h"
 #include "test_util.h"
 
 #include <math.h>

@@ -25,9 +25,9 @@
  *   upsampled    1e-6 max + 1e-6 |ref|;  smoothed  1e-6 max + 1e-5 |ref|;  max  exact
  *   chain scores 1e-3 relative (the bottle integration criterion)
  */
-#include "backbone.h"
+#include "cpu/backbone_cpu.h"
 #include "image.h"
-#include "ops.h"
+#include "cpu/ops.h"
 #include "padim.h"
 #include "rng.h"
 #include "safetensors.h"

@@ -9,7 +9,7 @@
  *   - the "backbone." prefix of model files; seeded random weights;
  *   - errors: missing tensor, wrong shape, wrong dtype, each naming path and tensor.
  */
-#include "backbone.h"
+#include "weights.h"
 #include "safetensors.h"
 
 #include "test_util.h"

@@ -11,7 +11,7 @@
 #ifndef PADIM_BACKEND_H
 #define PADIM_BACKEND_H
 
-#include "backbone.h"
+#include "weights.h"
 #include "padim.h"
 
 #include <stdint.h>

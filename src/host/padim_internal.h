@@ -5,7 +5,7 @@
 #ifndef PADIM_INTERNAL_H
 #define PADIM_INTERNAL_H
 
-#include "backbone.h"
+#include "weights.h"
 #include "padim.h"
 
 #include <stdint.h>

@@ -10,7 +10,7 @@
  *   b'[o]    = beta[o] + (conv_bias[o] - running_mean[o]) * scale[o]   (conv_bias 0 if absent)
  * so conv(x, w') + b' == BN(conv(x, w) + conv_bias).
  */
-#include "backbone.h"
+#include "weights.h"
 
 #include "common.h"
 #include "safetensors.h"

@@ -48,7 +48,7 @@
 #include "common.h"
 #include "cuda_check.h"
 #include "kernels.h"
-#include "ops.h"
+#include "cpu/ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>

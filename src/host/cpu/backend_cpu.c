@@ -6,6 +6,7 @@
  */
 #include "backend.h"
 #include "common.h"
+#include "backbone_cpu.h"
 #include "ops.h"
 
 #include <stdio.h>

@@ -31,7 +31,7 @@
  * Scratch: per thread, four activation buffers of one image (the largest activation of
  * the net) and one im2col chunk; nothing grows with n.
  */
-#include "backbone.h"
+#include "backbone_cpu.h"
 #include "common.h"
 
 #include <cblas.h>
