@@ -17,6 +17,7 @@
  *   unassociated alpha into the colours; the direct path does neither, like PIL.
  * Only the first TIFF directory (page) is read.
  */
+#include "atomic_file.h"
 #include "common.h"
 #include "image.h"
 
@@ -106,6 +107,18 @@ static TIFF *tiff_open(const char *path, const char *mode, tiff_msg *msg) {
     TIFFOpenOptionsSetErrorHandlerExtR(o, tiff_error_cb, msg);
     TIFFOpenOptionsSetWarningHandlerExtR(o, tiff_warning_cb, msg);
     TIFF *t = TIFFOpenExt(path, mode, o);
+    TIFFOpenOptionsFree(o);
+    return t;
+}
+
+/* The same on an open descriptor (closed by TIFFClose); name is for messages. */
+static TIFF *tiff_fdopen(int fd, const char *name, const char *mode, tiff_msg *msg) {
+    msg->text[0] = '\0';
+    TIFFOpenOptions *o = TIFFOpenOptionsAlloc();
+    if (!o) return NULL;
+    TIFFOpenOptionsSetErrorHandlerExtR(o, tiff_error_cb, msg);
+    TIFFOpenOptionsSetWarningHandlerExtR(o, tiff_warning_cb, msg);
+    TIFF *t = TIFFFdOpenExt(fd, name, mode, o);
     TIFFOpenOptionsFree(o);
     return t;
 }
@@ -280,34 +293,9 @@ void padim_image_free(padim_image *img) {
 
 /* ------------------------------------------------------------------ atomic writers */
 
-/* Unique temporary name beside the target, so that rename() stays within one filesystem. */
-static padim_status temp_name(const char *path, char *tmp, size_t n) {
-    static atomic_uint counter;
-    unsigned id = atomic_fetch_add(&counter, 1u);
-    int r = snprintf(tmp, n, "%s.tmp.%ld.%u", path, (long)getpid(), id);
-    if (r < 0 || (size_t)r >= n)
-        return padim_fail(PADIM_ERR_ARG, "%s: output path too long (%zu bytes)", path, strlen(path));
-    return PADIM_OK;
-}
-
-static padim_status commit_temp(const char *tmp, const char *path) {
-    if (rename(tmp, path) != 0) {
-        padim_status s = padim_fail(PADIM_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp,
-                                    strerror(errno));
-        remove(tmp);
-        return s;
-    }
-    return PADIM_OK;
-}
-
-typedef struct png_sink {
-    FILE *f;
-    int failed;
-} png_sink;
-
 static void png_write_cb(void *ctx, void *data, int size) {
-    png_sink *sink = ctx;
-    if (!sink->failed && fwrite(data, 1, (size_t)size, sink->f) != (size_t)size) sink->failed = errno ? errno : EIO;
+    padim_afile *a = ctx;
+    padim_afile_write(a, data, (size_t)size); /* a failure is remembered, reported by commit */
 }
 
 padim_status image_write_png(const char *path, int w, int h, int channels, const uint8_t *data) {
@@ -315,38 +303,31 @@ padim_status image_write_png(const char *path, int w, int h, int channels, const
         (int64_t)w * channels > INT32_MAX)
         return padim_fail(PADIM_ERR_ARG, "%s: cannot write PNG of %dx%d with %d channels; expected "
                           "positive sizes, 1-4 channels and data", path ? path : "(null)", w, h, channels);
-    char tmp[4352];
-    PADIM_TRY(temp_name(path, tmp, sizeof(tmp)));
-    png_sink sink = {fopen(tmp, "wbx"), 0};
-    if (!sink.f) return padim_fail(PADIM_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    errno = 0;
-    int ok = stbi_write_png_to_func(png_write_cb, &sink, w, h, channels, data, w * channels);
-    if (fflush(sink.f) != 0 && !sink.failed) sink.failed = errno;
-    if (fclose(sink.f) != 0 && !sink.failed) sink.failed = errno;
-    if (!ok || sink.failed) {
-        remove(tmp);
-        return padim_fail(PADIM_ERR_IO, "%s: cannot write PNG: %s", path,
-                          sink.failed ? strerror(sink.failed) : "encoder failed (out of memory?)");
+    padim_afile a;
+    PADIM_TRY(padim_afile_open(&a, path));
+    if (!stbi_write_png_to_func(png_write_cb, &a, w, h, channels, data, w * channels)) {
+        padim_afile_abort(&a);
+        return padim_fail(PADIM_ERR_NOMEM, "%s: cannot write PNG: encoder failed (out of memory?)", path);
     }
-    return commit_temp(tmp, path);
+    return padim_afile_commit(&a);
 }
 
 padim_status image_write_tiff_f32(const char *path, int w, int h, const float *data) {
     if (!path || !data || w < 1 || h < 1)
         return padim_fail(PADIM_ERR_ARG, "%s: cannot write float TIFF of %dx%d (data %p); expected "
                           "positive sizes and data", path ? path : "(null)", w, h, (const void *)data);
-    char tmp[4352];
-    PADIM_TRY(temp_name(path, tmp, sizeof(tmp)));
-    /* libtiff's "w" truncates; create the file exclusively first so that a stale file of the
-     * same name is never clobbered silently. */
-    FILE *probe = fopen(tmp, "wbx");
-    if (!probe) return padim_fail(PADIM_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    fclose(probe);
+    padim_afile a;
+    PADIM_TRY(padim_afile_open(&a, path));
+    /* libtiff writes through its own descriptor (a duplicate, closed by TIFFClose); the
+     * atomic file then syncs and renames the same open file. */
     tiff_msg msg;
-    TIFF *t = tiff_open(tmp, "w", &msg);
+    const int fd = dup(fileno(a.f));
+    TIFF *t = fd >= 0 ? tiff_fdopen(fd, a.tmp, "w", &msg) : NULL;
     if (!t) {
-        remove(tmp);
-        return padim_fail(PADIM_ERR_IO, "%s: cannot create TIFF %s: %s", path, tmp, msg.text);
+        if (fd >= 0) close(fd);
+        padim_afile_abort(&a);
+        return padim_fail(PADIM_ERR_IO, "%s: cannot create TIFF: %s", path,
+                          fd >= 0 ? msg.text : strerror(errno));
     }
     float *row = NULL;
     padim_status s = padim_alloc((void **)&row, (size_t)w * sizeof(float), "TIFF row");
@@ -372,10 +353,10 @@ padim_status image_write_tiff_f32(const char *path, int w, int h, const float *d
     TIFFClose(t);
     free(row);
     if (s != PADIM_OK) {
-        remove(tmp);
+        padim_afile_abort(&a);
         return s;
     }
-    return commit_temp(tmp, path);
+    return padim_afile_commit(&a);
 }
 
 padim_status image_read_tiff_f32(const char *path, int *w, int *h, float **data) {

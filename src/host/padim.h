@@ -255,6 +255,10 @@ void padim_render_heatmap(const float *rgb, const float *map, int S, float vmin,
  * single-channel float32 TIFF (h, w). */
 padim_status padim_write_png(const char *path, int w, int h, int channels, const uint8_t *data);
 padim_status padim_write_tiff_f32(const char *path, int w, int h, const float *data);
+/* Any bytes (JSON, CSV, reports), atomically: written to a hidden temporary file beside
+ * path (".<name>.padim-tmp.<pid>.<n>"), synced and renamed into place; on failure nothing
+ * is left and an existing file at path is untouched. */
+padim_status padim_write_file(const char *path, const void *data, size_t n);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@
  */
 #include "safetensors.h"
 
+#include "atomic_file.h"
 #include "common.h"
 
 #include <cJSON.h>
@@ -580,51 +581,23 @@ static padim_status build_header(const st_writer *w, char **out, size_t *out_len
     return PADIM_OK;
 }
 
-static int write_all(FILE *fp, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, fp) == n; }
-
 padim_status st_writer_write(st_writer *w, const char *path) {
     qsort(w->entries, (size_t)w->n, sizeof(st_entry), entry_cmp);
     char *header = NULL;
     size_t hlen = 0;
     PADIM_TRY(build_header(w, &header, &hlen));
 
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
-        free(header);
-        return padim_fail(PADIM_ERR_NOMEM, "safetensors writer: out of memory");
+    padim_afile a;
+    padim_status st = padim_afile_open(&a, path);
+    if (st == PADIM_OK) {
+        unsigned char len8[8];
+        for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
+        st = padim_afile_write(&a, len8, 8);
+        if (st == PADIM_OK) st = padim_afile_write(&a, header, hlen);
+        for (int i = 0; st == PADIM_OK && i < w->n; i++)
+            st = padim_afile_write(&a, w->entries[i].data, (size_t)w->entries[i].nbytes);
+        st = padim_afile_commit(&a); /* reports a remembered write error, removes the temporary */
     }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    padim_status st = PADIM_OK;
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) {
-        st = padim_fail(PADIM_ERR_IO, "%s: cannot create temporary file %s: %s", path, tmp,
-                        strerror(errno));
-        goto done;
-    }
-    unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-    int ok = write_all(fp, len8, 8) && write_all(fp, header, hlen);
-    for (int i = 0; ok && i < w->n; i++) ok = write_all(fp, w->entries[i].data, w->entries[i].nbytes);
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    int err = errno;
-    if (fclose(fp) != 0 && ok) {
-        ok = 0;
-        err = errno;
-    }
-    if (!ok) {
-        st = padim_fail(PADIM_ERR_IO, "%s: write error on %s: %s (disk full?)", path, tmp,
-                        strerror(err));
-        remove(tmp);
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        st = padim_fail(PADIM_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp,
-                        strerror(errno));
-        remove(tmp);
-    }
-done:
-    free(tmp);
     free(header);
     return st;
 }

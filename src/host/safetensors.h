@@ -49,7 +49,7 @@ size_t st_dtype_size(st_dtype d);
 void st_format_shape(char *buf, size_t cap, int ndim, const int64_t *shape);
 
 /* Writer: collect tensors (data pointers borrowed until st_writer_write) and metadata,
- * then write atomically to path (path.tmp.<pid> + fsync + rename). */
+ * then write atomically to path (atomic_file.h: temporary beside it, fsync, rename). */
 typedef struct st_writer st_writer;
 padim_status st_writer_create(st_writer **out);
 padim_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,

@@ -36,19 +36,8 @@ int cli_is_dir(const char *path) {
 }
 
 int cli_write_text(const char *path, const char *text) {
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        fprintf(stderr, "padim-gpu: error: %s: cannot create: %s\n", path, strerror(errno));
-        return -1;
-    }
-    const size_t len = strlen(text);
-    int ok = fwrite(text, 1, len, f) == len;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fprintf(stderr, "padim-gpu: error: %s: write failed: %s\n", path, strerror(errno));
-        remove(tmp);
+    if (padim_write_file(path, text, strlen(text)) != PADIM_OK) {
+        fprintf(stderr, "padim-gpu: error: %s\n", padim_last_error());
         return -1;
     }
     return 0;

@@ -14,7 +14,7 @@
 /* mkdir -p; 0 on success, -1 with errno set. */
 int cli_mkdir_p(const char *path);
 int cli_is_dir(const char *path);
-/* Write text to path atomically (path.tmp.<pid> + rename); on failure prints
+/* Write text to path atomically (padim_write_file); on failure prints
  * "padim-gpu: error: PATH: ..." and returns -1. */
 int cli_write_text(const char *path, const char *text);
 
