@@ -7,6 +7,7 @@
  */
 #include "common.h"
 #include "image.h"
+#include "shared_math.h"
 
 #include <math.h>
 #include <string.h>
@@ -272,14 +273,6 @@ done:
 
 /* ------------------------------------------------------------------ pipelines */
 
-/* torchvision center_crop offset: int(round((size - crop) / 2.0)) with Python's round,
- * i.e. half to even (d = 33 -> 16, d = 35 -> 18). */
-static int center_crop_offset(int size, int crop) {
-    int d = size - crop, q = d / 2;
-    if (d % 2 != 0 && q % 2 != 0) q++;
-    return q;
-}
-
 static padim_status check_image(const padim_image *img) {
     if (!img || !img->data || img->width < 1 || img->height < 1 ||
         (img->channels != 1 && img->channels != 3 && img->channels != 4))
@@ -327,7 +320,7 @@ padim_status padim_preprocess_rgb(const padim_image *img, const padim_config *cf
     PADIM_TRY(preset_geometry(img, cfg, &rh, &rw, &S));
     const int H = img->height, W = img->width, ch = img->channels;
     const int64_t HW = (int64_t)H * W;
-    const int top = center_crop_offset(rh, S), left = center_crop_offset(rw, S);
+    const int top = padim_center_crop_offset(rh, S), left = padim_center_crop_offset(rw, S);
     padim_status s = PADIM_OK;
 
     if (cfg->preset == PADIM_PRESET_ANOMALIB) {

@@ -6,18 +6,7 @@
  */
 #include "kernel_util.cuh"
 #include "kernels.h"
-
-/* torch 1.13 mode="nearest" exactly as op_embed_cpu's nearest_src: scale = (float)in / out,
- * src = min(floor(dst * scale), in - 1) in float. Integer floor(dst * in / out) differs
- * where dst * in / out is an integer and the float scale rounds down (e.g. S = 789:
- * H = 198, H3 = 50, dst = 99 gives 24 in float, 25 in integers). */
-__device__ __forceinline__ int nearest_src(int dst, int in, int out) {
-    if (in == out) return dst;
-    if (out == 2 * in) return dst >> 1;
-    const float scale = __fdiv_rn((float)in, (float)out);
-    const int s = (int)floorf(__fmul_rn((float)dst, scale));
-    return s < in - 1 ? s : in - 1;
-}
+#include "shared_math.h"
 
 /* One thread per output element, d fastest so the writes coalesce; reads gather. */
 __global__ void embed_kernel(const float *__restrict__ l1, const float *__restrict__ l2,
@@ -36,10 +25,10 @@ __global__ void embed_kernel(const float *__restrict__ l1, const float *__restri
         if (c < C1) {
             v = l1[((n * C1 + c) * H + y) * W + x];
         } else if (c < C1 + C2) {
-            const int sy = nearest_src(y, H2, H), sx = nearest_src(x, W2, W);
+            const int sy = padim_nearest_src(y, H2, H), sx = padim_nearest_src(x, W2, W);
             v = l2[((n * C2 + (c - C1)) * H2 + sy) * W2 + sx];
         } else {
-            const int sy = nearest_src(y, H3, H), sx = nearest_src(x, W3, W);
+            const int sy = padim_nearest_src(y, H3, H), sx = padim_nearest_src(x, W3, W);
             v = l3[((n * C3 + (c - C1 - C2)) * H3 + sy) * W3 + sx];
         }
         out[e] = v;

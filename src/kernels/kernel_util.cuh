@@ -8,6 +8,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "shared_math.h"
+
 #define PADIM_THREADS 256
 
 /* Blocks for a grid-stride loop over count elements: enough to fill any current GPU,
@@ -33,7 +35,5 @@ __device__ __forceinline__ float padim_warp_max(float v) {
     for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
-
-__device__ __forceinline__ int64_t padim_tri_dev(int64_t d) { return d * (d + 1) / 2; }
 
 #endif

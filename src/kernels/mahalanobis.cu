@@ -26,7 +26,7 @@ __global__ void __launch_bounds__(MAHA_WARPS * 32)
     float *red = shm + (int64_t)NT * D;     /* (NT, MAHA_WARPS) */
     const int p = blockIdx.x;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int64_t T = padim_tri_dev(D);
+    const int64_t T = padim_tri(D);
     const float *Lp = factor + (int64_t)p * T;
     const float *mu = mean + (int64_t)p * D;
 
@@ -44,7 +44,7 @@ __global__ void __launch_bounds__(MAHA_WARPS * 32)
 #pragma unroll
         for (int t = 0; t < NT; t++) sq[t] = 0.0f;
         for (int i = warp; i < D; i += MAHA_WARPS) {
-            const float *row = Lp + padim_tri_dev(i);
+            const float *row = Lp + padim_tri(i);
             float y[NT];
 #pragma unroll
             for (int t = 0; t < NT; t++) y[t] = 0.0f;

@@ -13,21 +13,7 @@
 #include "shared_math.h"
 
 #include <math.h>
-
-/* torch area_pixel_compute_source_index, align_corners=False, float arithmetic. */
-__device__ __forceinline__ void linear_src(int o, int in, int out, int *i0, int *i1, float *w0,
-                                           float *w1) {
-    const float scale = __fdiv_rn((float)in, (float)out);
-    float src = __fadd_rn(__fmul_rn(scale, __fadd_rn((float)o, 0.5f)), -0.5f);
-    if (src < 0.0f) src = 0.0f;
-    const int lo = (int)src;
-    float lambda = __fadd_rn(src, -(float)lo);
-    if (lambda > 1.0f) lambda = 1.0f;
-    *i0 = lo;
-    *i1 = lo < in - 1 ? lo + 1 : lo;
-    *w0 = __fadd_rn(1.0f, -lambda);
-    *w1 = lambda;
-}
+#include <stdlib.h>
 
 __global__ void upsample_bilinear_kernel(const float *__restrict__ in, int N, int H, int W, int S,
                                          float *__restrict__ out) {
@@ -38,8 +24,8 @@ __global__ void upsample_bilinear_kernel(const float *__restrict__ in, int N, in
         const int y = (int)((e % SS) / S), x = (int)(e % S);
         int y0, y1, x0, x1;
         float a0, a1, b0, b1;
-        linear_src(y, H, S, &y0, &y1, &a0, &a1);
-        linear_src(x, W, S, &x0, &x1, &b0, &b1);
+        padim_linear_src(y, H, S, &y0, &y1, &a0, &a1);
+        padim_linear_src(x, W, S, &x0, &x1, &b0, &b1);
         const float *src = in + n * H * W;
         const float *r0 = src + (int64_t)y0 * W, *r1 = src + (int64_t)y1 * W;
         const float top = __fadd_rn(__fmul_rn(r0[x0], b0), __fmul_rn(r0[x1], b1));
@@ -57,17 +43,17 @@ extern "C" cudaError_t padim_k_upsample_bilinear(const float *in, int N, int H, 
 }
 
 extern "C" int padim_gaussian_weights(double sigma, float *w) {
-    const int R = (int)(4.0 * sigma + 0.5);
+    const int R = padim_gaussian_radius(sigma);
     if (w) {
-        const int K = 2 * R + 1;
-        double wsum = 0.0;
-        for (int k = 0; k < K; k++) wsum += exp(-(double)(k - R) * (k - R) / (2.0 * sigma * sigma));
-        for (int k = 0; k < K; k++)
-            w[k] = (float)(exp(-(double)(k - R) * (k - R) / (2.0 * sigma * sigma)) / wsum);
+        double wd[2 * 64 + 1];
+        double *wk = R <= 64 ? wd : (double *)malloc(sizeof(double) * (size_t)(2 * R + 1));
+        if (!wk) return -1;
+        padim_gaussian_weights_f64(sigma, R, wk);
+        for (int k = 0; k <= 2 * R; k++) w[k] = (float)wk[k];
+        if (wk != wd) free(wk);
     }
     return R;
 }
-
 
 /* One pass along rows (vertical = 0: out[y][x] = sum_k w[k] in[y][x + k - R]) or
  * columns (vertical = 1). Reads of a warp are consecutive in x in both passes. */

@@ -42,14 +42,14 @@ extern "C" cudaError_t padim_k_center_sum(float *emb, int N, int P, int D, const
 __global__ void add_packed_kernel(const float *__restrict__ gram, int np, int D, int64_t p0,
                                   double *__restrict__ s2) {
     const int64_t DD = (int64_t)D * D;
-    const int64_t T = padim_tri_dev(D);
+    const int64_t T = padim_tri(D);
     const int64_t total = (int64_t)np * DD;
     PADIM_GRID_STRIDE(e, total) {
         const int64_t k = e / DD;
         const int64_t r = e % DD;
         const int64_t j = r / D, i = r % D;
         if (j > i) continue;
-        s2[(p0 + k) * T + padim_tri_dev(i) + j] += (double)gram[e];
+        s2[(p0 + k) * T + padim_tri(i) + j] += (double)gram[e];
     }
 }
 
@@ -79,7 +79,7 @@ __global__ void covariance_kernel(const double *__restrict__ s1, const double *_
                                   int64_t n, int64_t p0, int np, int D, double eps,
                                   Real *__restrict__ cov, Real *__restrict__ eye) {
     const int64_t DD = (int64_t)D * D;
-    const int64_t T = padim_tri_dev(D);
+    const int64_t T = padim_tri(D);
     const int64_t total = (int64_t)np * DD;
     const double inv_n = 1.0 / (double)n, inv_n1 = 1.0 / (double)(n - 1);
     PADIM_GRID_STRIDE(e, total) {
@@ -89,7 +89,7 @@ __global__ void covariance_kernel(const double *__restrict__ s1, const double *_
         const int64_t hi = i > j ? i : j, lo = i > j ? j : i;
         const int64_t p = p0 + k;
         const double a = s1[p * D + i], b = s1[p * D + j];
-        double c = (s2[p * T + padim_tri_dev(hi) + lo] - a * b * inv_n) * inv_n1;
+        double c = (s2[p * T + padim_tri(hi) + lo] - a * b * inv_n) * inv_n1;
         if (i == j) c += eps;
         cov[e] = (Real)c;
         eye[e] = (Real)(i == j ? 1.0 : 0.0);
@@ -114,16 +114,16 @@ extern "C" cudaError_t padim_k_covariance(const double *s1, const double *s2, in
 template <typename Real>
 __global__ void pack_lower_kernel(const Real *__restrict__ mats, int np, int D,
                                   float *__restrict__ factor) {
-    const int64_t T = padim_tri_dev(D);
+    const int64_t T = padim_tri(D);
     const int64_t DD = (int64_t)D * D;
     const int64_t total = (int64_t)np * T;
     PADIM_GRID_STRIDE(e, total) {
         const int64_t k = e / T;
         const int64_t t = e % T;
         int64_t i = (int64_t)((sqrt(8.0 * (double)t + 1.0) - 1.0) * 0.5);
-        while (padim_tri_dev(i) > t) i--;
-        while (padim_tri_dev(i + 1) <= t) i++;
-        const int64_t j = t - padim_tri_dev(i);
+        while (padim_tri(i) > t) i--;
+        while (padim_tri(i + 1) <= t) i++;
+        const int64_t j = t - padim_tri(i);
         factor[e] = (float)mats[k * DD + j * D + i]; /* column-major (i, j) */
     }
 }

@@ -11,10 +11,9 @@
 #define PADIM_OPS_H
 
 #include "padim.h"
+#include "shared_math.h"
 
 #include <stdint.h>
-
-static inline int64_t padim_tri(int64_t D) { return D * (D + 1) / 2; }
 
 /* Embedding: nearest-upsample l2 and l3 to the l1 grid (src = floor(dst * in / out), as
  * torch's mode="nearest"), concatenate channels [l1 | l2 | l3], keep channels idx.

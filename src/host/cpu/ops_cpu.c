@@ -46,16 +46,6 @@ static void blas_single_end(int old) { openblas_set_num_threads(old); }
 
 /* ------------------------------------------------------------------ embedding */
 
-/* torch mode="nearest" (1.13, no scale_factor given): scale = (float)in / out,
- * src = min(floor(dst * scale), in - 1) in float, exactly as its CPU kernel. */
-static int nearest_src(int dst, int in, int out) {
-    if (in == out) return dst;
-    if (out == 2 * in) return dst >> 1;
-    float scale = (float)in / (float)out;
-    int s = (int)floorf((float)dst * scale);
-    return s < in - 1 ? s : in - 1;
-}
-
 void op_embed_cpu(const float *l1, const float *l2, const float *l3, int N, int C1, int C2,
                   int C3, int H, int W, int H2, int W2, int H3, int W3, const int32_t *idx,
                   int D, float *out, int threads) {
@@ -64,8 +54,8 @@ void op_embed_cpu(const float *l1, const float *l2, const float *l3, int N, int 
     int *map3 = scratch_alloc(sizeof(int) * (size_t)P);
     for (int h = 0; h < H; h++)
         for (int w = 0; w < W; w++) {
-            map2[h * W + w] = nearest_src(h, H2, H) * W2 + nearest_src(w, W2, W);
-            map3[h * W + w] = nearest_src(h, H3, H) * W3 + nearest_src(w, W3, W);
+            map2[h * W + w] = padim_nearest_src(h, H2, H) * W2 + padim_nearest_src(w, W2, W);
+            map3[h * W + w] = padim_nearest_src(h, H3, H) * W3 + padim_nearest_src(w, W3, W);
         }
     /* Tiles of EMBED_TILE positions: the (tile, D) output block stays in cache while it is
      * filled channel by channel, and each channel is read as a contiguous run. */
@@ -266,22 +256,9 @@ void op_mahalanobis_cpu(const float *emb, int N, int P, int D, const float *mean
 
 /* ------------------------------------------------------------------ anomaly map */
 
-/* Source index and weights along one axis, float arithmetic as torch 1.13's CPU kernel
- * (area_pixel_compute_source_index, align_corners=False): src = scale (dst + 0.5) - 0.5
- * with scale = in / out, clamped at 0; i1 = min(i0 + 1, in - 1). */
+/* Source indices and weights of every output along one axis (shared_math.h's rule). */
 static void linear_axis(int in, int out, int *i0, int *i1, float *w0, float *w1) {
-    const float scale = (float)in / (float)out;
-    for (int o = 0; o < out; o++) {
-        float src = scale * ((float)o + 0.5f) - 0.5f;
-        if (src < 0.0f) src = 0.0f;
-        int lo = (int)src;
-        float lambda = src - (float)lo;
-        if (lambda > 1.0f) lambda = 1.0f;
-        i0[o] = lo;
-        i1[o] = lo < in - 1 ? lo + 1 : lo;
-        w0[o] = 1.0f - lambda;
-        w1[o] = lambda;
-    }
+    for (int o = 0; o < out; o++) padim_linear_src(o, in, out, &i0[o], &i1[o], &w0[o], &w1[o]);
 }
 
 void op_upsample_bilinear_cpu(const float *in, int N, int H, int W, int S, float *out) {
@@ -352,18 +329,12 @@ static void blur_cols(const float *tmp, float *m, int S, int R, const double *w,
  * when there are at least as many maps as threads (no barrier per map), else split the
  * rows of each map. */
 void op_gaussian_blur_cpu(float *maps, int N, int S, double sigma, int pad_mode, int threads) {
-    const int R = (int)(4.0 * sigma + 0.5);
+    const int R = padim_gaussian_radius(sigma);
     const int K = 2 * R + 1;
     const int nt = padim_thread_count(threads);
     const int64_t SS = (int64_t)S * S;
     double *w = scratch_alloc(sizeof(double) * (size_t)K);
-    double wsum = 0.0;
-    for (int k = 0; k < K; k++) {
-        double x = (double)(k - R);
-        w[k] = exp(-x * x / (2.0 * sigma * sigma));
-        wsum += w[k];
-    }
-    for (int k = 0; k < K; k++) w[k] /= wsum;
+    padim_gaussian_weights_f64(sigma, R, w);
     int *refl = scratch_alloc(sizeof(int) * (size_t)(S + 2 * R)); // padded index -> [0, S)
     for (int i = 0; i < S + 2 * R; i++) refl[i] = padim_reflect_index(i - R, S, pad_mode);
     if (N >= nt) {

@@ -3,6 +3,7 @@
  * stem, and ground-truth masks on the evaluation grid. Rules in dataset.h.
  */
 #include "dataset.h"
+#include "shared_math.h"
 
 #include "common.h"
 
@@ -363,22 +364,10 @@ padim_status testset_load(const char *dir, padim_testset *out) {
 
 /* ---------------------------------------------------------------- masks */
 
-/* torchvision center_crop offset: int(round((size - crop) / 2.0)), Python's round-half-even
- * (same as the image preprocessing). */
-static int crop_offset(int size, int crop) {
-    int d = size - crop, q = d / 2;
-    if (d % 2 != 0 && q % 2 != 0) q++;
-    return q;
-}
-
 /* torch nearest (F.interpolate mode="nearest", upsample_nearest2d): float32 scale
  * in / out, src = min(floor(dst * scale), in - 1); identical sizes map to themselves. */
 static void nearest_torch(int in, int out, int *idx) {
-    float scale = (float)in / (float)out;
-    for (int i = 0; i < out; i++) {
-        int s = in == out ? i : (int)floorf((float)i * scale);
-        idx[i] = s < in - 1 ? s : in - 1;
-    }
+    for (int i = 0; i < out; i++) idx[i] = padim_nearest_src(i, in, out);
 }
 
 /* PIL NEAREST resize (ImagingScaleAffine): pixel centers, src = (int)((dst + 0.5) * in /
@@ -439,7 +428,7 @@ padim_status mask_load_eval(const char *mask_path, const char *image_path, int i
             nearest_pil_rows(h, rh, ys);
             nearest_pil_cols(w, rw, xs);
         }
-        const int top = crop_offset(rh, S), left = crop_offset(rw, S);
+        const int top = padim_center_crop_offset(rh, S), left = padim_center_crop_offset(rw, S);
         /* Defective: any colour channel > 127 (alpha, the last of 2 or 4, ignored). */
         const int nc = ch >= 3 ? 3 : 1;
         for (int y = 0; y < S; y++) {
