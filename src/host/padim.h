@@ -94,10 +94,20 @@ padim_status padim_config_load(const char *path, padim_config *cfg);
 int padim_config_input_size(const padim_config *cfg);
 /* Check ranges and consistency (input side a multiple of 16, crop <= resize, d <= C). */
 padim_status padim_config_validate(const padim_config *cfg);
-const char *padim_backbone_name(padim_backbone_kind k);     /* "resnet18" */
 const char *padim_preset_name(padim_preset p);              /* "anomalib" */
-padim_status padim_backbone_parse(const char *s, padim_backbone_kind *out);
 padim_status padim_preset_parse(const char *s, padim_preset *out);
+
+/* The backbones are rows of one table (backbone_spec.c): name, title, embedding channels
+ * C = C1 + C2 + C3, default d, block kind, weights file. Every place that needs one of
+ * these reads the table; an unknown kind gives NULL / 0. */
+const char *padim_backbone_name(padim_backbone_kind k);     /* "resnet18" */
+const char *padim_backbone_title(padim_backbone_kind k);    /* "ResNet-18" (tables) */
+int padim_backbone_channels(padim_backbone_kind k);         /* 448 (R18), 1792 (WRN50) */
+int padim_backbone_default_d(padim_backbone_kind k);        /* 100 (R18), 550 (WRN50) */
+/* File name of the converted weights in weights/ ("resnet18_tv_in1k.safetensors"). */
+const char *padim_backbone_weights_file(padim_backbone_kind k);
+/* Name or alias ("wrn50") to kind; the error lists the known names. */
+padim_status padim_backbone_parse(const char *s, padim_backbone_kind *out);
 
 /* ---------------------------------------------------------------- images */
 
