@@ -20,7 +20,7 @@
  * float in memory (the backends always see float).
  */
 #include "common.h"
-#include "cpu/ops.h"
+#include "shared_math.h"
 #include "padim_internal.h"
 #include "safetensors.h"
 

@@ -6,7 +6,6 @@
 #include "backend.h"
 #include "common.h"
 #include "image.h"
-#include "cpu/ops.h"
 #include "padim_internal.h"
 #include "rng.h"
 
