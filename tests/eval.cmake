@@ -2,3 +2,9 @@
 # and test-set layouts / mask pairing / mask geometry.
 padim_add_test(test_metrics tests/test_metrics.c)
 padim_add_test(test_dataset tests/test_dataset.c)
+# Outputs at the source geometry and defect regions (goldens of tests/ref_outputs.py:
+# torch bilinear interpolate, NumPy crop inverse, scipy.ndimage.label), and the good-only
+# calibration on bottle (skipped without the data).
+padim_add_test(test_outputs tests/test_outputs.c)
+padim_add_test(test_calibrate tests/test_calibrate.c)
+set_tests_properties(test_calibrate PROPERTIES TIMEOUT 600)

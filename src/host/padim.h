@@ -216,6 +216,70 @@ const char *padim_scorer_backend(const padim_scorer *s);
 padim_status padim_score_images(padim_scorer *s, const padim_image *images, int64_t n,
                                 float *scores, float *maps);
 
+/* ---------------------------------------------------------------- source geometry, regions */
+
+/* Value of a source-size map pixel that the model did not see (outside the paper preset's
+ * center crop). Anomaly maps are distances >= 0, so it is never a score; heatmaps show such
+ * pixels dimmed, masks and regions never include them. */
+#define PADIM_NOT_SCORED (-1.0f)
+
+/* Map an anomaly map (S, S) at the preprocessed size back to the source image's geometry,
+ * out (height, width):
+ *   anomalib (squash): bilinear resize of the map to (height, width), align_corners=False,
+ *     exactly torch.nn.functional.interpolate(mode="bilinear") in float;
+ *   paper (shorter side to resize, center crop S): each source pixel's center is mapped
+ *     into the resized frame (align_corners=False convention), shifted by the crop offset
+ *     and sampled bilinearly; pixels whose center falls outside the crop are
+ *     PADIM_NOT_SCORED. */
+padim_status padim_map_to_source(const padim_model *m, const float *map, int width, int height,
+                                 float *out);
+
+/* A connected defect region of a map thresholded at a pixel threshold, in map pixels. */
+typedef struct padim_region {
+    int x0, y0, x1, y1;            /* bounding box, inclusive */
+    int64_t area;                  /* pixels */
+    double cx, cy;                 /* centroid: mean x and mean y of its pixels */
+    float max_value, mean_value;   /* of the map over the region */
+} padim_region;
+
+/* Regions of map >= threshold (height, width): 8-connected components (the connectivity of
+ * AUPRO), numbered in raster order of their first pixel as scipy.ndimage.label does.
+ * PADIM_NOT_SCORED pixels are never part of a region. *regions is malloc'd (free()), NULL
+ * when *n = 0. */
+padim_status padim_find_regions(const float *map, int width, int height, double threshold,
+                                padim_region **regions, int64_t *n);
+
+/* ---------------------------------------------------------------- calibration */
+
+/* Thresholds from good images only (no defects needed). For n good images with image
+ * scores s_i and fpr in (0, 1): m = floor(fpr n) images may be flagged; the image threshold
+ * is the smallest float above the (n - m)-th smallest score, so that exactly the m highest
+ * good scores reach it (prediction: score >= threshold) and the calibration FPR is m/n <= fpr
+ * (fewer with ties). The pixel threshold is the same rule over all pixels of their maps at the
+ * preprocessed size. When n < 1/fpr (m = 0) the threshold is just above the highest good
+ * score: small_sample is set, and the false-positive rate to expect on new good parts is
+ * about 1/(n + 1), not fpr. */
+typedef struct padim_calibration {
+    int calibrated;                   /* 0: the model has no good-only calibration */
+    double fpr;                       /* requested false-positive rate */
+    int64_t n_images;                 /* good images scored */
+    double image_threshold, pixel_threshold; /* raw score units */
+    double score_min, score_max;      /* image scores of the calibration images */
+    int small_sample;                 /* n_images < 1 / fpr */
+} padim_calibration;
+
+/* Score the n good images of paths with m, compute the thresholds above and store them in
+ * m (kept beside any evaluation thresholds; saved with the model). out may be NULL. Memory:
+ * one float per map pixel of every image (S * S * 4 bytes each). */
+padim_status padim_calibrate(padim_model *m, const padim_runtime *rt, const char *const *paths,
+                             int64_t n, double fpr, padim_calibration *out);
+void padim_model_get_calibration(const padim_model *m, padim_calibration *out);
+/* The thresholds scoring applies: the good-only calibration when the model has one, else the
+ * evaluation's F1-optimal ones. Returns the source ("calibration", "evaluation") or NULL
+ * when the model has neither. */
+const char *padim_model_thresholds(const padim_model *m, double *image_threshold,
+                                   double *pixel_threshold, double *score_min, double *score_max);
+
 /* ---------------------------------------------------------------- evaluation */
 
 /* Metrics of a labeled test set (definitions in README "Metrics"): exact float64 ROC,
