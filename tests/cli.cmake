@@ -12,3 +12,6 @@ if(PADIM_CUDA)
            COMMAND ${CMAKE_SOURCE_DIR}/tests/test_bottle_cuda_parity.sh $<TARGET_FILE:padim-gpu>)
   set_tests_properties(bottle_cuda_parity PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800 LABELS cuda)
 endif()
+# Installed like a library: cmake --install, pkg-config / find_package consumers, the .deb.
+add_test(NAME install_consumers COMMAND ${CMAKE_SOURCE_DIR}/tests/test_install.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(install_consumers PROPERTIES TIMEOUT 600)

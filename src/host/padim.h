@@ -26,6 +26,8 @@ extern "C" {
 #endif
 
 #define PADIM_VERSION_STRING "0.1.0"
+/* The version of the library actually linked (PADIM_VERSION_STRING of its build). */
+const char *padim_version(void);
 
 typedef enum padim_status {
     PADIM_OK = 0,
