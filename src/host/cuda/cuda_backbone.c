@@ -372,8 +372,12 @@ static padim_status upload_params(cuda_backbone *bb, void *dst, const float *src
 
 static padim_status create_descriptors(cuda_backbone *bb, const bb_weights *wt) {
     GPU_CHECK(cudnnCreateActivationDescriptor(&bb->relu));
+    /* NOT_PROPAGATE_NAN: TensorFlow (and oneDNN's cuDNN path) build the ReLU of the fused
+     * cudnnConvolutionBiasActivationForward this way; with PROPAGATE_NAN cuDNN is
+     * suspected to have no fused kernel and to refuse every call (the fused report,
+     * PADIM_CUDA_REPORT=1, shows it on a GPU). For finite inputs the two agree. */
     GPU_CHECK(cudnnSetActivationDescriptor(bb->relu, CUDNN_ACTIVATION_RELU,
-                                           CUDNN_PROPAGATE_NAN, 0.0));
+                                           CUDNN_NOT_PROPAGATE_NAN, 0.0));
     GPU_CHECK(cudnnCreatePoolingDescriptor(&bb->pool));
     GPU_CHECK(cudnnSetPooling2dDescriptor(bb->pool, CUDNN_POOLING_MAX, CUDNN_PROPAGATE_NAN, 3, 3,
                                           1, 1, 2, 2));
