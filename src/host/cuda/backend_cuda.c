@@ -50,9 +50,7 @@ typedef struct cuda_ctx {
     backend_setup setup;
     int dev;
     char desc[320];
-    int S, H, W, P, D, h2, h3;
-    int64_t T;
-    int max_batch; /* what the caller may pass */
+    backend_dims d; /* sizes; d.max_batch is what the caller may pass */
     int B;         /* internal batch the buffers hold (<= max_batch) */
     int factor_fp64;
 
@@ -153,8 +151,8 @@ static padim_status forward_embed(cuda_ctx *c, const float *x, int n) {
     if (tm) PADIM_TRY(stage_mark(c, &t, &tm->backbone));
     const bb_spec *sp = &c->bb.spec;
     GPU_CHECK(padim_k_embed(feat[0], feat[1], feat[2], n, sp->channels[0], sp->channels[1],
-                            sp->channels[2], c->H, c->W, c->h2, c->h2, c->h3, c->h3, c->idx,
-                            c->D, c->batch.emb, c->stream));
+                            sp->channels[2], c->d.H, c->d.W, c->d.h2, c->d.h2, c->d.h3, c->d.h3, c->idx,
+                            c->d.D, c->batch.emb, c->stream));
     if (tm) PADIM_TRY(stage_mark(c, &t, &tm->embed));
     return PADIM_OK;
 }
@@ -163,7 +161,7 @@ static padim_status forward_embed(cuda_ctx *c, const float *x, int n) {
 
 static padim_status alloc_batch_buffers(cuda_ctx *c, int B) {
     c->B = B;
-    PADIM_TRY(cuda_batch_alloc(&c->batch, B, c->P, c->D, c->S));
+    PADIM_TRY(cuda_batch_alloc(&c->batch, B, c->d.P, c->d.D, c->d.S));
     /* The backbone buffers and its cuDNN workspace come last. */
     return cuda_backbone_alloc_batch(&c->bb, B);
 }
@@ -174,9 +172,9 @@ static padim_status alloc_batch_adaptive(cuda_ctx *c, int from) {
         free_batch_buffers(c);
         const padim_status st = alloc_batch_buffers(c, B);
         if (st == PADIM_OK) {
-            if (B < c->max_batch && c->setup.rt && c->setup.rt->verbose)
+            if (B < c->d.max_batch && c->setup.rt && c->setup.rt->verbose)
                 fprintf(stderr, "padim-gpu: cuda: device memory holds batches of %d images "
-                        "(asked %d); batches are split\n", B, c->max_batch);
+                        "(asked %d); batches are split\n", B, c->d.max_batch);
             return PADIM_OK;
         }
         if (st != PADIM_ERR_NOMEM || B == 1) {
@@ -196,14 +194,14 @@ static padim_status alloc_with_shrink(cuda_ctx *c, padim_status (*alloc)(cuda_ct
 }
 
 static padim_status alloc_fit(cuda_ctx *c) {
-    return padim_cuda_fit_alloc(&c->fit, c->P, c->D, c->factor_fp64, c->stream);
+    return padim_cuda_fit_alloc(&c->fit, c->d.P, c->d.D, c->factor_fp64, c->stream);
 }
 
 static padim_status alloc_score(cuda_ctx *c) {
     padim_status st =
-        cuda_dev_alloc((void **)&c->mean, (size_t)c->P * c->D * sizeof(float), "mean");
+        cuda_dev_alloc((void **)&c->mean, (size_t)c->d.P * c->d.D * sizeof(float), "mean");
     if (st == PADIM_OK)
-        st = cuda_dev_alloc((void **)&c->factor, (size_t)c->P * (size_t)c->T * sizeof(float),
+        st = cuda_dev_alloc((void **)&c->factor, (size_t)c->d.P * (size_t)c->d.T * sizeof(float),
                             "precision factor (P, D(D+1)/2)");
     if (st != PADIM_OK) {
         cuda_dev_free(&c->mean);
@@ -256,11 +254,11 @@ static padim_status create_inner(cuda_ctx *c, const backend_setup *s) {
     GPU_CHECK(cudnnCreate(&c->dnn));
     GPU_CHECK(cudnnSetStream(c->dnn, c->stream));
 
-    PADIM_TRY(cuda_backbone_create(&c->bb, s->weights, c->S, prec,
+    PADIM_TRY(cuda_backbone_create(&c->bb, s->weights, c->d.S, prec,
                                    s->rt ? s->rt->verbose : 0, c->dnn, c->stream));
 
-    PADIM_TRY(cuda_dev_alloc((void **)&c->idx, (size_t)c->D * sizeof(int32_t), "channel indices"));
-    GPU_CHECK(cudaMemcpy(c->idx, s->idx, (size_t)c->D * sizeof(int32_t), cudaMemcpyHostToDevice));
+    PADIM_TRY(cuda_dev_alloc((void **)&c->idx, (size_t)c->d.D * sizeof(int32_t), "channel indices"));
+    GPU_CHECK(cudaMemcpy(c->idx, s->idx, (size_t)c->d.D * sizeof(int32_t), cudaMemcpyHostToDevice));
     c->radius = padim_gaussian_weights(s->sigma, NULL);
     const size_t K = (size_t)(2 * c->radius + 1);
     float *gw_host;
@@ -273,7 +271,7 @@ static padim_status create_inner(cuda_ctx *c, const backend_setup *s) {
     free(gw_host);
     PADIM_TRY(st);
 
-    PADIM_TRY(alloc_batch_adaptive(c, c->max_batch));
+    PADIM_TRY(alloc_batch_adaptive(c, c->d.max_batch));
     /* The plain cudaMemcpy calls above (idx, Gaussian weights, fp32 backbone parameters) run
      * on the legacy default stream, which c->stream (non-blocking) does not wait for, and a
      * pageable host-to-device cudaMemcpy may return before its DMA has landed: wait for the
@@ -290,16 +288,7 @@ static padim_status cuda_create(const backend_setup *s, void **out) {
     cuda_ctx *c;
     PADIM_TRY(padim_calloc((void **)&c, sizeof(*c), "CUDA backend context"));
     c->setup = *s;
-    c->S = s->S;
-    c->H = s->H;
-    c->W = s->W;
-    c->P = s->H * s->W;
-    c->D = s->D;
-    c->T = padim_tri(s->D);
-    c->max_batch = s->max_batch;
-    int h1;
-    bb_feature_sizes(s->S, &h1, &c->h2, &c->h3);
-    PADIM_ASSERT(h1 == s->H && h1 == s->W);
+    c->d = backend_dims_of(s);
     const padim_status st = create_inner(c, s);
     if (st != PADIM_OK) {
         cuda_destroy(c);
@@ -330,10 +319,10 @@ static padim_status fit_sub_batch(cuda_ctx *c, const float *x, int n) {
 static padim_status cuda_fit_batch(void *p, const float *x, int n) {
     cuda_ctx *c = p;
     if (!c->fit.s2) return padim_fail(PADIM_ERR_ARG, "cuda backend: fit_batch before fit_begin");
-    if (n < 1 || n > c->max_batch)
+    if (n < 1 || n > c->d.max_batch)
         return padim_fail(PADIM_ERR_ARG, "cuda backend: batch of %d images, expected 1..%d", n,
-                          c->max_batch);
-    const size_t img = (size_t)3 * c->S * c->S;
+                          c->d.max_batch);
+    const size_t img = (size_t)3 * c->d.S * c->d.S;
     for (int off = 0; off < n; off += c->B)
         PADIM_TRY(fit_sub_batch(c, x + (size_t)off * img, n - off < c->B ? n - off : c->B));
     return PADIM_OK;
@@ -350,7 +339,7 @@ static padim_status cuda_fit_end(void *p, double eps, int64_t *n_total, float *m
     double t = padim_now();
     const padim_status st = padim_cuda_fit_finalize(&c->fit, c->blas, c->solver, c->stream, eps,
                                                     c->batch.emb, mean, factor);
-    if (st != PADIM_OK) return padim_fail_context(st, "grid %dx%d", c->H, c->W);
+    if (st != PADIM_OK) return padim_fail_context(st, "grid %dx%d", c->d.H, c->d.W);
     if (stage_times(c)) PADIM_TRY(stage_mark(c, &t, &stage_times(c)->factor));
     return PADIM_OK;
 }
@@ -363,9 +352,9 @@ static padim_status cuda_set_stats(void *p, const float *mean, const float *fact
     /* On c->stream: a plain cudaMemcpy would go to the legacy default stream, which the
      * non-blocking c->stream does not wait for (the scoring kernels could read a factor whose
      * last pageable chunk is still in flight). */
-    GPU_CHECK(cudaMemcpyAsync(c->mean, mean, (size_t)c->P * c->D * sizeof(float),
+    GPU_CHECK(cudaMemcpyAsync(c->mean, mean, (size_t)c->d.P * c->d.D * sizeof(float),
                               cudaMemcpyHostToDevice, c->stream));
-    GPU_CHECK(cudaMemcpyAsync(c->factor, factor, (size_t)c->P * (size_t)c->T * sizeof(float),
+    GPU_CHECK(cudaMemcpyAsync(c->factor, factor, (size_t)c->d.P * (size_t)c->d.T * sizeof(float),
                               cudaMemcpyHostToDevice, c->stream));
     GPU_CHECK(cudaStreamSynchronize(c->stream));
     c->has_stats = 1;
@@ -378,20 +367,20 @@ static padim_status score_sub_batch(cuda_ctx *c, const float *x, int n, float *s
     const cuda_batch *b = &c->batch;
     padim_stage_times *tm = stage_times(c);
     double t = padim_now();
-    GPU_CHECK(padim_k_mahalanobis(b->emb, n, c->P, c->D, c->mean, c->factor, b->dist, c->stream));
+    GPU_CHECK(padim_k_mahalanobis(b->emb, n, c->d.P, c->d.D, c->mean, c->factor, b->dist, c->stream));
     if (tm) PADIM_TRY(stage_mark(c, &t, &tm->mahalanobis));
-    GPU_CHECK(padim_k_upsample_bilinear(b->dist, n, c->H, c->W, c->S, b->maps, c->stream));
-    GPU_CHECK(padim_k_gaussian_blur(b->maps, b->tmp, n, c->S, c->gw, c->radius,
+    GPU_CHECK(padim_k_upsample_bilinear(b->dist, n, c->d.H, c->d.W, c->d.S, b->maps, c->stream));
+    GPU_CHECK(padim_k_gaussian_blur(b->maps, b->tmp, n, c->d.S, c->gw, c->radius,
                                     c->setup.pad_mode, c->stream));
-    GPU_CHECK(padim_k_map_max(b->maps, n, c->S, b->scores, c->stream));
+    GPU_CHECK(padim_k_map_max(b->maps, n, c->d.S, b->scores, c->stream));
     if (tm) PADIM_TRY(stage_mark(c, &t, &tm->map));
     GPU_CHECK(cudaMemcpyAsync(scores, b->scores, (size_t)n * sizeof(float), cudaMemcpyDeviceToHost,
                               c->stream));
     if (dist)
-        GPU_CHECK(cudaMemcpyAsync(dist, b->dist, (size_t)n * c->P * sizeof(float),
+        GPU_CHECK(cudaMemcpyAsync(dist, b->dist, (size_t)n * c->d.P * sizeof(float),
                                   cudaMemcpyDeviceToHost, c->stream));
     if (maps)
-        GPU_CHECK(cudaMemcpyAsync(maps, b->maps, (size_t)n * c->S * c->S * sizeof(float),
+        GPU_CHECK(cudaMemcpyAsync(maps, b->maps, (size_t)n * c->d.S * c->d.S * sizeof(float),
                                   cudaMemcpyDeviceToHost, c->stream));
     GPU_CHECK(cudaStreamSynchronize(c->stream));
     return PADIM_OK;
@@ -401,14 +390,14 @@ static padim_status cuda_score_batch(void *p, const float *x, int n, float *scor
                                      float *maps) {
     cuda_ctx *c = p;
     if (!c->has_stats) return padim_fail(PADIM_ERR_ARG, "cuda backend: score_batch before set_stats");
-    if (n < 1 || n > c->max_batch)
+    if (n < 1 || n > c->d.max_batch)
         return padim_fail(PADIM_ERR_ARG, "cuda backend: batch of %d images, expected 1..%d", n,
-                          c->max_batch);
-    const size_t img = (size_t)3 * c->S * c->S, SS = (size_t)c->S * c->S;
+                          c->d.max_batch);
+    const size_t img = (size_t)3 * c->d.S * c->d.S, SS = (size_t)c->d.S * c->d.S;
     for (int off = 0; off < n; off += c->B) {
         const int nb = n - off < c->B ? n - off : c->B;
         PADIM_TRY(score_sub_batch(c, x + (size_t)off * img, nb, scores + off,
-                                  dist ? dist + (size_t)off * c->P : NULL,
+                                  dist ? dist + (size_t)off * c->d.P : NULL,
                                   maps ? maps + (size_t)off * SS : NULL));
     }
     return PADIM_OK;
