@@ -497,6 +497,7 @@ static int cmd_score(int argc, char **argv) {
         }
     }
     o.rt.verbose = !quiet;
+    o.rt.batch = o.batch; /* --batch sizes the backend (0: the model's batch) */
     o.rt.progress = NULL; /* the loop below reports progress over all inputs */
     padim_scorer *sc = NULL;
     st = padim_scorer_create(m, &o.rt, &sc);
@@ -506,9 +507,11 @@ static int cmd_score(int argc, char **argv) {
         padim_model_free(m);
         return fail_status(st);
     }
-    if (!quiet) fprintf(stderr, "score: %lld images on %s\n", (long long)n, padim_scorer_backend(sc));
+    if (!quiet)
+        fprintf(stderr, "score: %lld images on %s, batch %d\n", (long long)n, padim_scorer_backend(sc),
+                padim_scorer_batch(sc));
     const int S = info.input_size;
-    const int B = o.batch > 0 ? o.batch : (info.config.batch > 0 ? info.config.batch : 8);
+    const int B = padim_scorer_batch(sc);
     float *scores = malloc((size_t)n * sizeof(float));
     float *maps = (want_maps || want_heat || want_masks) ? malloc((size_t)B * S * S * sizeof(float)) : NULL;
     uint8_t *pred = want_masks ? malloc((size_t)S * S) : NULL;
@@ -535,7 +538,7 @@ static int cmd_score(int argc, char **argv) {
                 float vmax = 0;
                 for (size_t q = 0; q < (size_t)S * S; q++) vmax = mp[q] > vmax ? mp[q] : vmax;
                 if (info.has_thresholds) vmax = (float)(2.0 * info.image_threshold);
-                padim_render_heatmap(rgb, mp, S, 0.0f, vmax > 0 ? vmax : 1.0f, 0.5f, heat);
+                padim_render_heatmap(rgb, mp, S, 0.0f, vmax > 0 ? vmax : 1.0f, 0.5f, NAN, heat);
                 snprintf(p, sizeof(p), "%s/heatmaps/%s.png", outdir, names[i + k]);
                 if (st == PADIM_OK) st = padim_write_png(p, S, S, 3, heat);
             }
@@ -569,9 +572,8 @@ static int cmd_score(int argc, char **argv) {
             cli_printf(&js, ", \"score\": %.9g", (double)scores[i]);
             if (info.has_thresholds) {
                 int label = scores[i] >= info.image_threshold;
-                double range = info.score_max - info.score_min;
-                double norm = (scores[i] - info.image_threshold) / (range > 0 ? range : 1) + 0.5;
-                norm = norm < 0 ? 0 : norm > 1 ? 1 : norm;
+                const double norm = padim_normalize_score(scores[i], info.image_threshold, info.score_min,
+                                                          info.score_max);
                 cli_printf(&csv, ",%d,%.6f", label, norm);
                 cli_printf(&js, ", \"label\": %d, \"normalized\": %.6f", label, norm);
             }
