@@ -12,3 +12,7 @@ if(PADIM_CUDA)
            COMMAND ${CMAKE_SOURCE_DIR}/tests/test_bottle_cuda_parity.sh $<TARGET_FILE:padim-gpu>)
   set_tests_properties(bottle_cuda_parity PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800 LABELS cuda)
 endif()
+# JSON outputs (score, eval, info, bench) parsed by Python on paths with '"', '\' and
+# non-ASCII characters; `score --batch` reaching the backend.
+add_test(NAME cli_json COMMAND ${CMAKE_SOURCE_DIR}/tests/test_cli_json.sh $<TARGET_FILE:padim-gpu>)
+set_tests_properties(cli_json PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
