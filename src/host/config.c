@@ -36,7 +36,7 @@ void padim_config_default(padim_config *cfg, padim_backbone_kind backbone, padim
     cfg->seed = preset == PADIM_PRESET_PAPER ? 1024 : 42;
     cfg->eps = 0.01;
     cfg->sigma = 4.0;
-    cfg->batch = 32;
+    cfg->batch = PADIM_DEFAULT_BATCH;
     cfg->factor_fp16 = 0;
 }
 
@@ -199,4 +199,9 @@ void padim_runtime_default(padim_runtime *rt) {
     memset(rt, 0, sizeof(*rt));
     rt->device = PADIM_DEVICE_AUTO;
     rt->precision = PADIM_PRECISION_FP32;
+}
+
+int padim_runtime_batch(const padim_runtime *rt, const padim_config *cfg) {
+    if (rt && rt->batch > 0) return rt->batch;
+    return cfg->batch > 0 ? cfg->batch : PADIM_DEFAULT_BATCH;
 }

@@ -320,7 +320,7 @@ static padim_status read_config(const st_file *f, padim_config *cfg, long long *
     cfg->seed = (uint32_t)v;
     PADIM_TRY(meta_real(f, "eps", &cfg->eps));
     PADIM_TRY(meta_real(f, "sigma", &cfg->sigma));
-    PADIM_TRY(meta_int(f, "batch", 1, 1 << 20, &v));
+    PADIM_TRY(meta_int(f, "batch", 1, PADIM_MAX_BATCH, &v));
     cfg->batch = (int)v;
     PADIM_TRY(meta_str(f, "factor_dtype", &s));
     if (strcmp(s, "F32") && strcmp(s, "F16"))

@@ -29,6 +29,12 @@ extern "C" {
 /* The version of the library actually linked (PADIM_VERSION_STRING of its build). */
 const char *padim_version(void);
 
+/* Images per backbone batch when neither the runtime nor the config says otherwise
+ * (padim_config_default's `batch`, the configs' `batch: 32`); see padim_runtime_batch. */
+#define PADIM_DEFAULT_BATCH 32
+/* The largest batch a model file records (fit refuses more). */
+#define PADIM_MAX_BATCH (1 << 20)
+
 typedef enum padim_status {
     PADIM_OK = 0,
     PADIM_ERR_ARG = 1,      /* invalid argument or configuration value */
@@ -83,7 +89,9 @@ typedef struct padim_config {
     uint32_t seed;       /* seed of the channel subset (42 anomalib, 1024 paper) */
     double eps;          /* added to the covariance diagonal (0.01) */
     double sigma;        /* Gaussian blur sigma of the anomaly map (4) */
-    int batch;           /* images per backbone batch (fit and score) */
+    int batch;           /* the default of padim_runtime.batch (YAML `batch`; default
+                            PADIM_DEFAULT_BATCH). A fitted model stores the batch it was
+                            fitted with here: the default batch of its scorers. */
     int factor_fp16;     /* store the precision factor as fp16 in the model file */
 } padim_config;
 
@@ -157,17 +165,25 @@ typedef struct padim_runtime {
     void *progress_user;
     int verbose;                /* 1: backend choice and timings on stderr */
     padim_stage_times *times;   /* NULL, or accumulate per-stage seconds here */
-    int batch;                  /* scoring batch size; 0 = the model's */
+    int batch;                  /* images per backbone batch of fit and scoring (the size
+                                   the backend is created for); 0 = the config's, see
+                                   padim_runtime_batch */
 } padim_runtime;
 
+/* Defaults: device auto, fp32, all threads, batch 0 (the config's), no progress. */
 void padim_runtime_default(padim_runtime *rt);
+/* The one batch rule, used by fit, scorers and evaluation: rt->batch when rt is not NULL
+ * and rt->batch > 0, else cfg->batch (for a scorer: the model's config, i.e. the batch the
+ * model was fitted with), else PADIM_DEFAULT_BATCH. */
+int padim_runtime_batch(const padim_runtime *rt, const padim_config *cfg);
 
 /* ---------------------------------------------------------------- model */
 
 typedef struct padim_model padim_model;
 
 /* Fit a model on n good images (n >= 2) read from paths. Memory does not grow with n:
- * images are decoded, embedded and accumulated batch by batch. */
+ * images are decoded, embedded and accumulated batch by batch, in batches of
+ * padim_runtime_batch(rt, cfg) images (recorded in the model's config.batch). */
 padim_status padim_fit_files(const padim_config *cfg, const padim_runtime *rt,
                              const char *const *paths, int64_t n, padim_model **out);
 
@@ -212,6 +228,11 @@ padim_status padim_scorer_create(const padim_model *m, const padim_runtime *rt,
 void padim_scorer_free(padim_scorer *s);
 /* Name of the backend in use ("cpu", "cuda:0 NVIDIA H100 ..."). */
 const char *padim_scorer_backend(const padim_scorer *s);
+/* Images per backend batch: the backend is created for batches of this size and
+ * padim_score_images goes through its images in such batches (padim_runtime_batch of the
+ * scorer's runtime and the model's config; the CUDA backend may split a batch further
+ * when the device is short of memory). */
+int padim_scorer_batch(const padim_scorer *s);
 
 /* Score n decoded images. scores: (n) image scores (max of the smoothed map).
  * maps: NULL or (n, S, S) smoothed anomaly maps at the preprocessed size S. */
@@ -313,20 +334,34 @@ typedef struct padim_eval_options {
 
 /* Score the test set of test_dir (an MVTec category folder with test/ and
  * ground_truth/, or the generic layout good/, <defect>/, optional masks/) and compute the
- * metrics. Free the result with padim_eval_result_free. */
+ * metrics. Images are decoded and scored in batches of padim_runtime_batch(rt, model
+ * config). Heatmaps (opt->heatmap_dir) are padim_render_heatmap's: colour range 0 .. the
+ * test set's highest image score, alpha 0.5, contour at the pixel threshold (the image
+ * threshold without masks). Free the result with padim_eval_result_free. */
 padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const char *test_dir,
                             const padim_eval_options *opt, padim_eval_result *out);
 void padim_eval_result_free(padim_eval_result *r);
+
+/* anomalib's min-max normalization of a raw score around a threshold (the model's
+ * thresholds and score range from padim_model_get_info):
+ *   clamp((score - threshold) / (score_max - score_min) + 0.5, 0, 1);
+ * when score_max <= score_min (an empty or inverted range): 1 above the threshold, 0
+ * below, 0.5 at it. */
+double padim_normalize_score(double score, double threshold, double score_min, double score_max);
 
 /* ---------------------------------------------------------------- helpers for outputs */
 
 /* The model's preprocessing without normalization: RGB in [0, 1], rgb (3, S, S); what the
  * anomaly map (S, S) is aligned with (for overlays). */
 padim_status padim_model_input_rgb(const padim_model *m, const padim_image *img, float *rgb);
-/* Heatmap overlay of map (S, S) over rgb (3, S, S): jet colormap from [vmin, vmax],
- * blended with alpha; out (S, S, 3) uint8. */
+/* The heatmap renderer (the one behind `score --heatmaps` and padim_evaluate): a jet
+ * overlay of map (S, S) over rgb (3, S, S) in [0, 1] (from padim_model_input_rgb), the
+ * colour t = clamp((map - vmin) / (vmax - vmin), 0, 1) (NaN and an empty range give 0),
+ * blended as alpha * jet(t) + (1 - alpha) * rgb; then, unless contour_threshold is NaN,
+ * the outline of (map >= contour_threshold) in white (mask pixels on the border or with a
+ * 4-neighbour outside the mask). out (S, S, 3) uint8, owned by the caller. */
 void padim_render_heatmap(const float *rgb, const float *map, int S, float vmin, float vmax,
-                          float alpha, uint8_t *out);
+                          float alpha, double contour_threshold, uint8_t *out);
 /* Atomic writers (temporary file + rename): 8-bit PNG (h, w, channels) and a
  * single-channel float32 TIFF (h, w). */
 padim_status padim_write_png(const char *path, int w, int h, int channels, const uint8_t *data);

@@ -36,7 +36,7 @@ padim_status padim_calibrate(padim_model *m, const padim_runtime *rt, const char
     padim_progress_fn progress = rt_local.progress;
     rt_local.progress = NULL;
     const size_t plane = (size_t)m->S * (size_t)m->S;
-    const int B = rt_local.batch > 0 ? rt_local.batch : (m->cfg.batch > 0 ? m->cfg.batch : 8);
+    const int B = padim_runtime_batch(&rt_local, &m->cfg);
     float *scores = NULL, *pixels = NULL;
     padim_image *imgs = NULL;
     padim_scorer *sc = NULL;

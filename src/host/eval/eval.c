@@ -1,7 +1,8 @@
 /*
  * eval.c - padim_evaluate: score a labeled test set with full-size anomaly maps, load the
  * ground-truth masks at the evaluation size, and compute the published metrics
- * (metrics.c). Optionally writes heatmaps with the predicted-mask contour.
+ * (metrics.c). Optionally writes heatmaps with the predicted-mask contour (render.c).
+ * Also padim_normalize_score, the public face of metric_normalize.
  */
 #include "common.h"
 #include "dataset.h"
@@ -20,8 +21,8 @@ void padim_eval_result_free(padim_eval_result *r) {
     memset(r, 0, sizeof(*r));
 }
 
-/* Overlay + contour of (map >= thr): contour pixels (mask pixel with a 4-neighbour
- * outside) drawn in white. */
+/* The heatmap of one test image: the overlay and the contour of (map >= thr), through
+ * the one renderer (render.c) that `score --heatmaps` uses too. */
 static padim_status write_eval_heatmap(const padim_model *m, const char *img_path, const float *map, float vmax,
                                        double thr, const char *out_path) {
     const int S = m->S;
@@ -33,21 +34,17 @@ static padim_status write_eval_heatmap(const padim_model *m, const char *img_pat
     if (st == PADIM_OK) st = padim_alloc((void **)&heat, (size_t)3 * S * S, "heatmap");
     if (st == PADIM_OK) st = padim_preprocess_rgb(&img, &m->cfg, rgb);
     if (st == PADIM_OK) {
-        image_render_heatmap(rgb, map, S, 0.0f, vmax, 0.5f, heat);
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++) {
-                if (map[(size_t)y * S + x] < thr) continue;
-                int edge = x == 0 || y == 0 || x == S - 1 || y == S - 1 || map[(size_t)y * S + x - 1] < thr ||
-                           map[(size_t)y * S + x + 1] < thr || map[(size_t)(y - 1) * S + x] < thr ||
-                           map[(size_t)(y + 1) * S + x] < thr;
-                if (edge) memset(heat + ((size_t)y * S + x) * 3, 255, 3);
-            }
+        padim_render_heatmap(rgb, map, S, 0.0f, vmax, 0.5f, thr, heat);
         st = image_write_png(out_path, S, S, 3, heat);
     }
     padim_image_free(&img);
     free(rgb);
     free(heat);
     return st;
+}
+
+double padim_normalize_score(double score, double threshold, double score_min, double score_max) {
+    return metric_normalize(score, threshold, score_min, score_max);
 }
 
 padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const char *test_dir,
@@ -58,7 +55,6 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     const int S = m->S;
     const size_t plane = (size_t)S * S;
     const int64_t n = ts.n;
-    const int B = m->cfg.batch > 0 ? m->cfg.batch : 8;
     float *maps = NULL, *scores = NULL;
     uint8_t *masks = NULL, *labels = NULL;
     padim_image *imgs = NULL;
@@ -72,8 +68,10 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     if (st == PADIM_OK) st = padim_calloc((void **)&masks, (size_t)n * plane, "evaluation masks");
     if (st == PADIM_OK) st = padim_alloc((void **)&scores, (size_t)n * sizeof(float), "scores");
     if (st == PADIM_OK) st = padim_alloc((void **)&labels, (size_t)n, "labels");
-    if (st == PADIM_OK) st = padim_calloc((void **)&imgs, (size_t)B * sizeof(padim_image), "image batch");
     if (st == PADIM_OK) st = padim_scorer_create(m, &rt_local, &sc);
+    /* Images are decoded in chunks of the scorer's batch (padim_runtime_batch). */
+    const int B = sc ? padim_scorer_batch(sc) : 1;
+    if (st == PADIM_OK) st = padim_calloc((void **)&imgs, (size_t)B * sizeof(padim_image), "image batch");
     if (st == PADIM_OK) snprintf(out->backend, sizeof(out->backend), "%s", padim_scorer_backend(sc));
     const double t0 = padim_now();
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
