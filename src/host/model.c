@@ -25,7 +25,9 @@
 #include "common.h"
 #include "shared_math.h"
 #include "padim_internal.h"
+#include "half.h"
 #include "safetensors.h"
+#include "st_writer.h"
 
 #include <errno.h>
 #include <math.h>

@@ -13,7 +13,9 @@
 #include "weights.h"
 
 #include "common.h"
+#include "half.h"
 #include "safetensors.h"
+#include "st_writer.h"
 
 #include <math.h>
 #include <stdio.h>
