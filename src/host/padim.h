@@ -330,6 +330,8 @@ typedef struct padim_eval_options {
     const char *heatmap_dir; /* NULL: none; else <dir>/<defect>_<stem>.png with the
                                 predicted-mask contour at the pixel threshold */
     double fpr_limit;        /* AUPRO integration limit (0.3) */
+    int heatmap_input_size;  /* 0: heatmaps at each image's own size (padim_map_to_source);
+                                1: at the preprocessed size S x S */
 } padim_eval_options;
 
 /* Score the test set of test_dir (an MVTec category folder with test/ and
@@ -362,6 +364,12 @@ padim_status padim_model_input_rgb(const padim_model *m, const padim_image *img,
  * 4-neighbour outside the mask). out (S, S, 3) uint8, owned by the caller. */
 void padim_render_heatmap(const float *rgb, const float *map, int S, float vmin, float vmax,
                           float alpha, double contour_threshold, uint8_t *out);
+/* The same renderer at the source geometry: map (height, width) from padim_map_to_source
+ * over the decoded image itself at full resolution (grayscale shown as gray, alpha channel
+ * ignored); PADIM_NOT_SCORED pixels are shown dimmed with a diagonal hatch. out (height,
+ * width, 3). */
+padim_status padim_render_heatmap_image(const padim_image *img, const float *map, float vmin, float vmax,
+                                        float alpha, double contour_threshold, uint8_t *out);
 /* Atomic writers (temporary file + rename): 8-bit PNG (h, w, channels) and a
  * single-channel float32 TIFF (h, w). */
 padim_status padim_write_png(const char *path, int w, int h, int channels, const uint8_t *data);

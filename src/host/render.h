@@ -14,8 +14,13 @@
  * round(255 * (alpha * jet(t) + (1 - alpha) * rgb)), clamped to [0, 255]. */
 void render_overlay(const float *rgb, const float *map, int S, float vmin, float vmax, float alpha,
                     uint8_t *out);
-/* Outline of the mask (map >= threshold) drawn in white into out (S, S, 3): a mask pixel
- * is on the outline when it touches the border or has a 4-neighbour outside the mask. */
-void render_contour(const float *map, int S, double threshold, uint8_t *out);
+/* The same over an 8-bit image (H, W, channels) at its own size (gray shown as gray, alpha
+ * ignored), map (H, W); out (H, W, 3). PADIM_NOT_SCORED pixels are dimmed and hatched. */
+void render_overlay_u8(const uint8_t *img, int channels, const float *map, int W, int H, float vmin, float vmax,
+                       float alpha, uint8_t *out);
+/* Outline of the mask (map >= threshold, scored pixels only) drawn in white into out
+ * (H, W, 3): a mask pixel is on the outline when it touches the border or has a
+ * 4-neighbour outside the mask. */
+void render_contour(const float *map, int W, int H, double threshold, uint8_t *out);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * safetensors.h - read safetensors files (st_writer.h writes them), the format timm and Hugging Face
- * publish weights in): 8-byte little-endian header length, a JSON header parsed with
+ * publish weights in: 8-byte little-endian header length, a JSON header parsed with
  * cJSON ({"name": {"dtype", "shape", "data_offsets"}, "__metadata__": {str: str}}), then
  * the raw little-endian tensor bytes. Used for backbone weights and for model files.
  */

@@ -33,6 +33,8 @@ static const char *eval_help =
     "  --train DIR              training images (default CATEGORY_DIR/train/good)\n"
     "  -o, --out-dir DIR        write DIR/metrics.json, DIR/row.md, DIR/scores.csv\n"
     "  --heatmaps               also DIR/heatmaps/<type>_<name>.png with the predicted-mask contour\n"
+    "  --map-size source|input  heatmaps at each image's own size (default) or at the\n"
+    "                           preprocessed size (metrics are always at the evaluation size)\n"
     "  --save-model PATH        save the (fitted) model, with the thresholds found here\n"
     "  --save-thresholds        store the thresholds into --model MODEL (rewritten atomically)\n"
     "  --config FILE, --backbone NAME, --preset NAME, --weights FILE, --seed N, --d N,\n"
@@ -47,10 +49,10 @@ static const char *eval_help =
 typedef struct eval_opts {
     cli_opts common;
     const char *model, *train, *outdir, *save_model, *root, *categories;
-    int heatmaps, save_thresholds;
+    int heatmaps, save_thresholds, heatmap_input_size;
 } eval_opts;
 
-enum { OPT_TRAIN = CLI_OPT_OWN, OPT_HEATMAPS, OPT_SAVE_MODEL, OPT_SAVE_THRESHOLDS, OPT_ROOT, OPT_CATEGORIES };
+enum { OPT_TRAIN = CLI_OPT_OWN, OPT_HEATMAPS, OPT_SAVE_MODEL, OPT_SAVE_THRESHOLDS, OPT_ROOT, OPT_CATEGORIES, OPT_MAP_SIZE };
 
 static const struct option eval_options[] = {
     {"model", required_argument, 0, 'm'},
@@ -61,6 +63,7 @@ static const struct option eval_options[] = {
     {"save-thresholds", no_argument, 0, OPT_SAVE_THRESHOLDS},
     {"root", required_argument, 0, OPT_ROOT},
     {"categories", required_argument, 0, OPT_CATEGORIES},
+    {"map-size", required_argument, 0, OPT_MAP_SIZE},
     {0, 0, 0, 0},
 };
 
@@ -83,7 +86,12 @@ static int eval_option(void *ctx, int code, const char *arg) {
         }
     if (code == OPT_HEATMAPS) e->heatmaps = 1;
     else if (code == OPT_SAVE_THRESHOLDS) e->save_thresholds = 1;
-    else return -1;
+    else if (code == OPT_MAP_SIZE && (!strcmp(arg, "source") || !strcmp(arg, "input")))
+        e->heatmap_input_size = !strcmp(arg, "input");
+    else if (code == OPT_MAP_SIZE) {
+        fprintf(stderr, "padim-gpu eval: error: --map-size expects source or input, got '%s'\n", arg);
+        return -1;
+    } else return -1;
     return 0;
 }
 
@@ -283,7 +291,8 @@ static int eval_one(eval_opts *e, const char *test_dir, const char *outdir, eval
         }
     }
     padim_model_get_info(m, &run.info);
-    padim_eval_options opt = {.heatmap_dir = e->heatmaps ? heat_dir : NULL, .fpr_limit = 0.3};
+    padim_eval_options opt = {.heatmap_dir = e->heatmaps ? heat_dir : NULL, .fpr_limit = 0.3,
+                              .heatmap_input_size = e->heatmap_input_size};
     padim_status st = padim_evaluate(m, &e->common.rt, test_dir, &opt, &run.r);
     if (st != PADIM_OK) {
         padim_model_free(m);

@@ -12,5 +12,6 @@ int cmd_info(int argc, char **argv);  /* cmd_info.c */
 int cmd_eval(int argc, char **argv);  /* cmd_eval.c */
 int cmd_bench(int argc, char **argv); /* cmd_bench.c */
 int cmd_demo(int argc, char **argv);  /* cmd_demo.c */
+int cmd_calibrate(int argc, char **argv); /* cmd_calibrate.c */
 
 #endif

@@ -18,6 +18,7 @@ static const struct command {
     {"demo", cmd_demo, "generate a small synthetic dataset, fit, score, write heatmaps"},
     {"fit", cmd_fit, "fit a model on a folder of good images"},
     {"score", cmd_score, "score images with a model: scores, anomaly maps, heatmaps"},
+    {"calibrate", cmd_calibrate, "thresholds from good images only (a false-positive rate)"},
     {"eval", cmd_eval, "evaluate on a labeled test set (MVTec AD layout): AUROC, F1, AUPRO"},
     {"bench", cmd_bench, "measure fit / score throughput, latency, per-stage times, memory"},
     {"info", cmd_info, "print a model file's metadata"},
@@ -31,7 +32,7 @@ static void print_help(FILE *f) {
           "\n"
           "commands:\n",
           f);
-    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'padim-gpu COMMAND --help' describes each command. padim-gpu " PADIM_VERSION_STRING "\n", f);
 }
 

@@ -24,21 +24,26 @@ void padim_eval_result_free(padim_eval_result *r) {
 /* The heatmap of one test image: the overlay and the contour of (map >= thr), through
  * the one renderer (render.c) that `score --heatmaps` uses too. */
 static padim_status write_eval_heatmap(const padim_model *m, const char *img_path, const float *map, float vmax,
-                                       double thr, const char *out_path) {
+                                       double thr, int input_size, const char *out_path) {
     const int S = m->S;
     padim_image img = {0};
-    float *rgb = NULL;
+    float *buf = NULL; /* (3, S, S) rgb at the input size, or the (h, w) map at the source size */
     uint8_t *heat = NULL;
     padim_status st = padim_image_load(img_path, &img);
-    if (st == PADIM_OK) st = padim_alloc((void **)&rgb, (size_t)3 * S * S * sizeof(float), "heatmap");
-    if (st == PADIM_OK) st = padim_alloc((void **)&heat, (size_t)3 * S * S, "heatmap");
-    if (st == PADIM_OK) st = padim_preprocess_rgb(&img, &m->cfg, rgb);
-    if (st == PADIM_OK) {
-        padim_render_heatmap(rgb, map, S, 0.0f, vmax, 0.5f, thr, heat);
-        st = image_write_png(out_path, S, S, 3, heat);
+    const size_t n = input_size ? (size_t)S * S : (size_t)img.width * img.height;
+    if (st == PADIM_OK) st = padim_alloc((void **)&buf, n * (input_size ? 3 : 1) * sizeof(float), "heatmap");
+    if (st == PADIM_OK) st = padim_alloc((void **)&heat, 3 * n, "heatmap");
+    if (st == PADIM_OK && input_size) {
+        st = padim_preprocess_rgb(&img, &m->cfg, buf);
+        if (st == PADIM_OK) padim_render_heatmap(buf, map, S, 0.0f, vmax, 0.5f, thr, heat);
+        if (st == PADIM_OK) st = image_write_png(out_path, S, S, 3, heat);
+    } else if (st == PADIM_OK) {
+        st = padim_map_to_source(m, map, img.width, img.height, buf);
+        if (st == PADIM_OK) st = padim_render_heatmap_image(&img, buf, 0.0f, vmax, 0.5f, thr, heat);
+        if (st == PADIM_OK) st = image_write_png(out_path, img.width, img.height, 3, heat);
     }
     padim_image_free(&img);
-    free(rgb);
+    free(buf);
     free(heat);
     return st;
 }
@@ -132,7 +137,8 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
             int len = snprintf(path, sizeof(path), "%s/%s_%s", opt->heatmap_dir, ts.defect_types[i], base);
             char *dot = strrchr(path + len - strlen(base), '.');
             if (dot) strcpy(dot, ".png");
-            st = write_eval_heatmap(m, ts.paths[i], maps + (size_t)i * plane, (float)out->score_max, thr, path);
+            st = write_eval_heatmap(m, ts.paths[i], maps + (size_t)i * plane, (float)out->score_max, thr,
+                                    opt->heatmap_input_size, path);
         }
     }
     if (st == PADIM_OK) {
