@@ -119,10 +119,28 @@ void cli_json_model(cJSON *obj, const padim_model_info *info) {
     cJSON_AddStringToObject(obj, "weights", c->weights);
 }
 
+/* <prefix>/share/padim-gpu of an installed binary <prefix>/bin/padim-gpu, from
+ * /proc/self/exe (NULL when that cannot be read). */
+static const char *installed_data_dir(void) {
+    static char dir[PATH_MAX];
+    char exe[PATH_MAX];
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0'; /* <prefix>/bin */
+    snprintf(dir, sizeof(dir), "%s/../share/padim-gpu", exe);
+    return dir;
+}
+
 const char *cli_data_dir(void) {
     static char buf[PATH_MAX];
-    const char *cands[] = {getenv("PADIM_HOME"), PADIM_SOURCE_DIR, "/usr/local/share/padim-gpu",
-                           "/usr/share/padim-gpu"};
+    /* The environment first, then the installed prefix of this binary, then the source
+     * tree of a build-tree binary, then the usual system prefixes. */
+    const char *env = getenv("PADIM_HOME");
+    const char *cands[] = {env && *env ? env : NULL, installed_data_dir(), PADIM_SOURCE_DIR,
+                           "/usr/local/share/padim-gpu", "/usr/share/padim-gpu"};
     for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
         if (!cands[i]) continue;
         snprintf(buf, sizeof(buf), "%s/configs", cands[i]);

@@ -4,6 +4,7 @@
  * and --version. Shared options live in cli_opts.c, small helpers in cli_util.c. User
  * errors print one clear message on stderr and exit 1 (2 for usage errors).
  */
+#include "cli_util.h"
 #include "commands.h"
 #include "padim.h"
 
@@ -42,7 +43,8 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "--version")) {
-        puts("padim-gpu " PADIM_VERSION_STRING);
+        printf("padim-gpu %s (library %s; configs and weights: %s)\n", PADIM_VERSION_STRING, padim_version(),
+               cli_data_dir());
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
