@@ -33,7 +33,8 @@ def crop_offset(size, crop):
     return int(round((size - crop) / 2.0))  # Python round: half to even, as torchvision
 
 
-def paper_axis(n_src, r, off):
+def paper_axis(n_src, r, off, S=S):
+    """One axis of the paper preset's inverse geometry (see the module docstring)."""
     o = np.arange(n_src, dtype=np.float64)
     u = (o + 0.5) * r / n_src - 0.5 - off
     valid = (u >= -0.5) & (u <= S - 0.5)

@@ -32,6 +32,9 @@ except ImportError as e:  # pragma: no cover
     print(f"skip: {e}")
     sys.exit(77)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ref_outputs import crop_offset, paper_axis  # noqa: E402  (the same independent reference)
+
 PADIM = sys.argv[1]
 SIZES = [(500, 200), (173, 311), (256, 256), (97, 333)]
 
@@ -41,20 +44,6 @@ def run(*args):
     if r.returncode != 0:
         sys.exit(f"FAIL: padim-gpu {' '.join(args)} exited {r.returncode}:\n{r.stderr}")
     return r
-
-
-def crop_offset(size, crop):
-    return int(round((size - crop) / 2.0))
-
-
-def paper_axis(n_src, r, off, S):
-    o = np.arange(n_src, dtype=np.float64)
-    u = (o + 0.5) * r / n_src - 0.5 - off
-    valid = (u >= -0.5) & (u <= S - 0.5)
-    u = np.maximum(u, 0.0)
-    i0 = np.minimum(np.floor(u).astype(np.int64), S - 1)
-    lam = np.minimum(u - i0, 1.0)
-    return i0, np.minimum(i0 + 1, S - 1), 1.0 - lam, lam, valid
 
 
 def expected_source(m, W, H, preset, resize):
