@@ -35,7 +35,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._padim import ffi, lib
+try:
+    from ._padim import ffi, lib
+except ImportError as e:  # e.g. the source folder python/ shadowing the installed package
+    raise ImportError(f"padim_gpu: the compiled extension padim_gpu._padim is missing next to {__file__}: "
+                      "install with `pip install ./python` (README 'Use as a library') and run from "
+                      "outside python/") from e
 
 __version__ = "0.1.0"
 __all__ = [

@@ -51,13 +51,15 @@ def find_padim():
         raise PadimNotFound("padim-gpu not found: set PADIM_PREFIX to its install prefix "
                             "(pkg-config, the other way, is not installed)")
 
+    r = subprocess.run(["pkg-config", "--print-errors", "--exists", "padim"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise PadimNotFound(
+            f"padim-gpu not found by pkg-config ({' '.join(r.stderr.split())}); set "
+            "PKG_CONFIG_PATH=PREFIX/lib/pkgconfig or PADIM_PREFIX=PREFIX (the prefix of cmake --install)")
+
     def var(name):
-        r = subprocess.run(["pkg-config", f"--variable={name}", "padim"], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise PadimNotFound(
-                "padim-gpu not found by pkg-config ('pkg-config padim' failed: "
-                f"{r.stderr.strip()}); set PKG_CONFIG_PATH=PREFIX/lib/pkgconfig or PADIM_PREFIX=PREFIX")
-        return os.path.realpath(r.stdout.strip())
+        out = subprocess.run(["pkg-config", f"--variable={name}", "padim"], capture_output=True, text=True)
+        return os.path.realpath(out.stdout.strip())
 
     include, lib = var("includedir"), var("libdir")
     for f in (os.path.join(include, "padim.h"), os.path.join(lib, "libpadim.so")):
