@@ -15,11 +15,13 @@
 FROM nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04 AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
-# Python references for the tests (NumPy, SciPy, scikit-learn, PIL); tools/setup.sh installs
-# the build packages itself.
+# Python references for the tests (NumPy, SciPy, scikit-learn, PIL) and what the Python
+# bindings' test builds python/ with (cffi, pytest, venv, headers, setuptools, wheel);
+# tools/setup.sh installs the build packages itself.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-numpy python3-scipy python3-sklearn python3-pil \
+        python3-cffi python3-pytest python3-venv python3-dev python3-setuptools python3-wheel \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
