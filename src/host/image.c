@@ -1,8 +1,8 @@
 /*
  * image.c - image decoding (first stage of the pipeline) and the image outputs (last
  * stage): PNG / JPEG / BMP through stb_image, TIFF through libtiff, the format chosen by
- * the file's magic bytes, never its extension; atomic PNG and float32 TIFF writers (the
- * heatmap overlay is render.c's).
+ * the file's magic bytes, never its extension; atomic PNG and float32 / float16 TIFF
+ * writers (the heatmap overlay is render.c's).
  *
  * Decoded channel policy (padim_image: 8-bit, 1, 3 or 4 channels):
  *   gray -> 1, gray+alpha -> 1 (alpha dropped at load: it is never used, and PIL's
@@ -20,6 +20,7 @@
 #include "atomic_file.h"
 #include "common.h"
 #include "image.h"
+#include "half.h" /* padim_f32_to_f16, the one float16 rounding */
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -312,7 +313,9 @@ padim_status image_write_png(const char *path, int w, int h, int channels, const
     return padim_afile_commit(&a);
 }
 
-padim_status image_write_tiff_f32(const char *path, int w, int h, const float *data) {
+/* Single-channel IEEE float TIFF of 32 or 16 bits per sample; float16 samples are
+ * converted row by row (padim_f32_to_f16: round to nearest even). */
+static padim_status write_tiff_float(const char *path, int w, int h, const float *data, int bits) {
     if (!path || !data || w < 1 || h < 1)
         return padim_fail(PADIM_ERR_ARG, "%s: cannot write float TIFF of %dx%d (data %p); expected "
                           "positive sizes and data", path ? path : "(null)", w, h, (const void *)data);
@@ -329,12 +332,12 @@ padim_status image_write_tiff_f32(const char *path, int w, int h, const float *d
         return padim_fail(PADIM_ERR_IO, "%s: cannot create TIFF: %s", path,
                           fd >= 0 ? msg.text : strerror(errno));
     }
-    float *row = NULL;
-    padim_status s = padim_alloc((void **)&row, (size_t)w * sizeof(float), "TIFF row");
+    void *row = NULL;
+    padim_status s = padim_alloc(&row, (size_t)w * (size_t)(bits / 8), "TIFF row");
     if (s == PADIM_OK) {
         TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
         TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h);
-        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 32);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, bits);
         TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
         TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_IEEEFP);
         TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
@@ -342,7 +345,13 @@ padim_status image_write_tiff_f32(const char *path, int w, int h, const float *d
         TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_NONE);
         TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
         for (int y = 0; y < h && s == PADIM_OK; y++) {
-            memcpy(row, data + (size_t)y * w, (size_t)w * sizeof(float)); /* libtiff may swab in place */
+            const float *src = data + (size_t)y * w;
+            if (bits == 32) {
+                memcpy(row, src, (size_t)w * sizeof(float)); /* libtiff may swab in place */
+            } else {
+                uint16_t *r16 = row;
+                for (int x = 0; x < w; x++) r16[x] = padim_f32_to_f16(src[x]);
+            }
             if (TIFFWriteScanline(t, row, (uint32_t)y, 0) < 0)
                 s = padim_fail(PADIM_ERR_IO, "%s: cannot write TIFF row %d: %s", path, y, msg.text);
         }
@@ -357,6 +366,14 @@ padim_status image_write_tiff_f32(const char *path, int w, int h, const float *d
         return s;
     }
     return padim_afile_commit(&a);
+}
+
+padim_status image_write_tiff_f32(const char *path, int w, int h, const float *data) {
+    return write_tiff_float(path, w, h, data, 32);
+}
+
+padim_status image_write_tiff_f16(const char *path, int w, int h, const float *data) {
+    return write_tiff_float(path, w, h, data, 16);
 }
 
 padim_status image_read_tiff_f32(const char *path, int *w, int *h, float **data) {

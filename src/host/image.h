@@ -40,6 +40,8 @@ padim_status resize_aa_u8(const uint8_t *in, int C, int H, int W, int oh, int ow
 padim_status image_write_png(const char *path, int w, int h, int channels, const uint8_t *data);
 /* Single-channel float32 TIFF (h, w). */
 padim_status image_write_tiff_f32(const char *path, int w, int h, const float *data);
+/* Single-channel IEEE float16 TIFF (h, w): BitsPerSample 16, SampleFormat IEEEFP. */
+padim_status image_write_tiff_f16(const char *path, int w, int h, const float *data);
 /* Read a single-channel float32 TIFF written by image_write_tiff_f32 (tests). */
 padim_status image_read_tiff_f32(const char *path, int *w, int *h, float **data);
 

@@ -303,17 +303,57 @@ void padim_model_get_calibration(const padim_model *m, padim_calibration *out);
 const char *padim_model_thresholds(const padim_model *m, double *image_threshold,
                                    double *pixel_threshold, double *score_min, double *score_max);
 
+/* ---------------------------------------------------------------- datasets */
+
+/* Dataset layouts of a category folder (README "Datasets" and eval/dataset.h have the
+ * exact rules). */
+typedef enum padim_dataset_kind {
+    PADIM_DATASET_AUTO = 0,      /* detect: padim_dataset_detect */
+    PADIM_DATASET_MVTEC_AD = 1,  /* train/good, test/<type>, ground_truth/<type>/<stem>_mask.* */
+    PADIM_DATASET_MVTEC_AD2 = 2, /* train/good, validation/good, test_public/{good,bad},
+                                    test_public/ground_truth/bad/<stem>_mask.png, unlabeled
+                                    test_private/ and test_private_mixed/ */
+    PADIM_DATASET_VISA = 3,      /* raw (Data/Images/{Normal,Anomaly}, Data/Masks/Anomaly and
+                                    ../split_csv/1cls.csv) or converted by anomalib (train/good,
+                                    test/{good,bad}, ground_truth/bad/<stem>.png); masks nonzero
+                                    = defect */
+    PADIM_DATASET_FOLDER = 4,    /* generic: good/, <defect>/, optional masks/ */
+} padim_dataset_kind;
+
+const char *padim_dataset_name(padim_dataset_kind k);  /* "mvtec_ad2" */
+/* "auto", "mvtec_ad", "mvtec_ad2", "visa", "folder"; the error lists them. */
+padim_status padim_dataset_parse(const char *s, padim_dataset_kind *out);
+/* Layout of dir: test_public/ -> MVTec AD 2; Data/Images/ -> VisA (raw); test/ -> MVTec AD,
+ * or VisA (converted) when its ground_truth/ masks are named like their images; else the
+ * generic folder. Fails only when dir is not a folder. */
+padim_status padim_dataset_detect(const char *dir, padim_dataset_kind *out);
+/* Training (good) images of a category: train/good (MVTec AD, AD 2, converted VisA, and a
+ * generic folder that has one), or the train rows of split_csv/1cls.csv (raw VisA), sorted.
+ * Free with padim_free_paths. */
+padim_status padim_dataset_train_images(const char *dir, padim_dataset_kind kind, char ***paths, int64_t *n);
+
 /* ---------------------------------------------------------------- evaluation */
 
 /* Metrics of a labeled test set (definitions in README "Metrics"): exact float64 ROC,
  * F1 at the F1-optimal threshold chosen on this test set (as the published tables do),
- * AUPRO to FPR 0.3 normalized by 0.3. A metric that cannot be computed (one class only,
- * no masks) is -1: report it as unavailable, never as 0. */
+ * AUPRO to FPR fpr_limit normalized by it, and at the two standard limits. A metric that
+ * cannot be computed (one class only, no masks, no calibration) is -1: report it as
+ * unavailable, never as 0. */
 typedef struct padim_eval_result {
+    padim_dataset_kind dataset;  /* the layout evaluated (never AUTO) */
     int64_t n_images, n_good, n_defective;
     int has_masks;
     int64_t n_pixels;            /* pixels in the pixel metrics (n_images * S * S) */
     double image_auroc, pixel_auroc, image_f1, pixel_f1, aupro;
+    double fpr_limit;            /* the integration limit of aupro */
+    double aupro_005, aupro_03;  /* AUPRO at FPR 0.05 (MVTec AD 2's protocol) and 0.3 */
+    /* SegF1 (MVTec AD 2): F1 of the maps binarized at calibration.pixel_threshold against
+     * the masks, over all pixels of all test images at each image's own size (maps through
+     * padim_map_to_source). Computed when a good-only calibration exists: MVTec AD 2's
+     * validation/good (always), else the model's own (padim_calibrate). */
+    double seg_f1, seg_precision, seg_recall;
+    padim_calibration calibration; /* the thresholds SegF1 and the submission used */
+    int64_t n_submission;          /* images written under submission_dir */
     double image_threshold, pixel_threshold; /* F1-optimal, raw score units */
     double image_precision, image_recall;
     double score_min, score_max;             /* image scores of the test set */
@@ -329,17 +369,32 @@ typedef struct padim_eval_result {
 typedef struct padim_eval_options {
     const char *heatmap_dir; /* NULL: none; else <dir>/<defect>_<stem>.png with the
                                 predicted-mask contour at the pixel threshold */
-    double fpr_limit;        /* AUPRO integration limit (0.3) */
+    double fpr_limit;        /* AUPRO integration limit, 0 < limit <= 1 (0: 0.3) */
     int heatmap_input_size;  /* 0: heatmaps at each image's own size (padim_map_to_source);
                                 1: at the preprocessed size S x S */
+    padim_dataset_kind dataset; /* layout of test_dir (AUTO: detected) */
+    double calibration_fpr;  /* MVTec AD 2: FPR of the good-only thresholds computed on
+                                validation/good (padim_calibrate's rule; 0: 0.01) */
+    const char *submission_dir; /* MVTec AD 2: score test_private/ and test_private_mixed/
+                                and write MVTec's submission layout there:
+                                anomaly_images/<category>/<split>/<stem>.tiff (float16 map at
+                                the image's size) and anomaly_images_thresholded/<category>/
+                                <split>/<stem>.png (0/255 at the calibrated pixel threshold).
+                                NULL: none */
+    const char *report_dir;  /* write <dir>/report.html and its images in <dir>/report_files/
+                                (ROC and PRO curves, score histograms, worst cases). NULL: none */
+    const char *published_file; /* JSON of published values for the report
+                                (configs/published_padim.json); NULL: none */
+    const char *category;    /* name in the report and the submission (NULL: base name of
+                                test_dir) */
 } padim_eval_options;
 
-/* Score the test set of test_dir (an MVTec category folder with test/ and
- * ground_truth/, or the generic layout good/, <defect>/, optional masks/) and compute the
- * metrics. Images are decoded and scored in batches of padim_runtime_batch(rt, model
- * config). Heatmaps (opt->heatmap_dir) are padim_render_heatmap's: colour range 0 .. the
- * test set's highest image score, alpha 0.5, contour at the pixel threshold (the image
- * threshold without masks). Free the result with padim_eval_result_free. */
+/* Score the test set of test_dir (a category folder in one of the padim_dataset_kind
+ * layouts) and compute the metrics. Images are decoded and scored in batches of
+ * padim_runtime_batch(rt, model config). Heatmaps (opt->heatmap_dir) are
+ * padim_render_heatmap's: colour range 0 .. the test set's highest image score, alpha 0.5,
+ * contour at the pixel threshold (the image threshold without masks). Free the result
+ * with padim_eval_result_free. */
 padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const char *test_dir,
                             const padim_eval_options *opt, padim_eval_result *out);
 void padim_eval_result_free(padim_eval_result *r);
@@ -374,6 +429,24 @@ padim_status padim_render_heatmap_image(const padim_image *img, const float *map
  * single-channel float32 TIFF (h, w). */
 padim_status padim_write_png(const char *path, int w, int h, int channels, const uint8_t *data);
 padim_status padim_write_tiff_f32(const char *path, int w, int h, const float *data);
+/* Single-channel IEEE float16 TIFF (h, w) (BitsPerSample 16, SampleFormat IEEEFP, what
+ * MVTec AD 2's submission asks for): values rounded to nearest even, beyond the float16
+ * range to +-inf, NaN kept NaN. */
+padim_status padim_write_tiff_f16(const char *path, int w, int h, const float *data);
+
+/* One category of an `eval --root` summary page (padim_write_summary_report). */
+typedef struct padim_summary_row {
+    const char *category;
+    const char *report;   /* its report.html relative to the summary page, NULL: none */
+    int ok;               /* 0: failed or missing (the metrics are ignored) */
+    const char *dataset;  /* layout name ("mvtec_ad") */
+    double image_auroc, pixel_auroc, image_f1, pixel_f1, aupro, seg_f1; /* -1: unavailable */
+} padim_summary_row;
+
+/* A self-contained HTML page at path (atomically): one row per category linking its
+ * report, and the mean of each metric over the categories that have it. pro_limit names
+ * the AUPRO column. */
+padim_status padim_write_summary_report(const char *path, const padim_summary_row *rows, int n, double pro_limit);
 /* Any bytes (JSON, CSV, reports), atomically: written to a hidden temporary file beside
  * path (".<name>.padim-tmp.<pid>.<n>"), synced and renamed into place; on failure nothing
  * is left and an existing file at path is untouched. */

@@ -277,3 +277,7 @@ padim_status padim_write_png(const char *path, int w, int h, int channels, const
 padim_status padim_write_tiff_f32(const char *path, int w, int h, const float *data) {
     return image_write_tiff_f32(path, w, h, data);
 }
+
+padim_status padim_write_tiff_f16(const char *path, int w, int h, const float *data) {
+    return image_write_tiff_f16(path, w, h, data);
+}

@@ -5,6 +5,7 @@
  * quantile of their map pixels (preprocessed size), and stores both in the model with
  * their provenance (padim.h "calibration" states the exact rule).
  */
+#include "calibrate.h"
 #include "common.h"
 #include "padim_internal.h"
 
@@ -24,8 +25,9 @@ static double quantile_threshold(float *v, int64_t n, double fpr) {
     return (double)nextafterf(v[n - 1 - m], INFINITY);
 }
 
-padim_status padim_calibrate(padim_model *m, const padim_runtime *rt, const char *const *paths,
-                             int64_t n, double fpr, padim_calibration *out) {
+padim_status calibration_compute(const padim_model *m, const padim_runtime *rt, const char *const *paths,
+                                 int64_t n, double fpr, padim_calibration *out) {
+    memset(out, 0, sizeof(*out));
     if (!m || !paths || n < 1)
         return padim_fail(PADIM_ERR_ARG, "calibrate: need at least one good image (got %lld)", (long long)n);
     if (!(fpr > 0.0 && fpr < 1.0))
@@ -64,10 +66,18 @@ padim_status padim_calibrate(padim_model *m, const padim_runtime *rt, const char
         }
         c.image_threshold = quantile_threshold(scores, n, fpr);
         c.pixel_threshold = quantile_threshold(pixels, (int64_t)(n * (int64_t)plane), fpr);
-        m->calibration = c;
-        if (out) *out = c;
+        *out = c;
     }
     free(scores);
     free(pixels);
     return st;
+}
+
+padim_status padim_calibrate(padim_model *m, const padim_runtime *rt, const char *const *paths,
+                             int64_t n, double fpr, padim_calibration *out) {
+    padim_calibration c;
+    PADIM_TRY(calibration_compute(m, rt, paths, n, fpr, &c));
+    m->calibration = c;
+    if (out) *out = c;
+    return PADIM_OK;
 }
