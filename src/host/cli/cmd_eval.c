@@ -1,11 +1,13 @@
 /*
  * cmd_eval.c - `padim-gpu eval`: fit (or load) a model and evaluate it on a labeled test
  * set (padim_evaluate), writing a table of outputs (metrics.json through cJSON, row.md,
- * scores.csv) and optionally heatmaps; `--root` does it for every category of a folder
- * and writes a summary table. Options are parsed once (cli_parse) for all categories.
+ * scores.csv), report.html, the MVTec AD 2 submission and optionally heatmaps; `--root`
+ * does it for every category of a folder and writes a summary table and page. Options are
+ * parsed once (cli_parse) for all categories; `--root` itself is cmd_eval_root.c.
  */
 #include "cli_opts.h"
 #include "cli_util.h"
+#include "cmd_eval.h"
 #include "commands.h"
 
 #include <dirent.h>
@@ -20,18 +22,31 @@ static const char *eval_help =
     "usage: padim-gpu eval [options] CATEGORY_DIR\n"
     "       padim-gpu eval [options] --root ROOT [--categories a,b,...] [-o DIR]\n"
     "\n"
-    "Evaluate on a labeled test set: image AUROC, pixel AUROC, image F1, pixel F1, AUPRO.\n"
-    "CATEGORY_DIR is an MVTec AD category (train/good, test/<type>, ground_truth/<type>) or\n"
-    "the generic layout (good/, <defect>/, optional masks/; README 'Datasets').\n"
-    "Without --model, fits on CATEGORY_DIR/train/good (or --train DIR) first.\n"
+    "Evaluate on a labeled test set: image AUROC, pixel AUROC, image F1, pixel F1, AU-PRO\n"
+    "(and SegF1 with a good-only calibration). CATEGORY_DIR is a category of MVTec AD, MVTec\n"
+    "AD 2, VisA (raw with ../split_csv/1cls.csv, or converted by anomalib) or the generic\n"
+    "layout (good/, <defect>/, optional masks/); README 'Datasets'. Without --model, fits on\n"
+    "its training images (train/good, VisA: the CSV's train rows; or --train DIR) first.\n"
     "F1 thresholds are chosen on this test set (F1-optimal), as the published tables do.\n"
+    "MVTec AD 2: thresholds from validation/good (--calibration-fpr), SegF1 on test_public,\n"
+    "and test_private + test_private_mixed scored into MVTec's submission layout.\n"
     "\n"
     "  --root ROOT              evaluate every category folder of ROOT (or those of\n"
-    "                           --categories), each fitted on its train/good; outputs in\n"
-    "                           DIR/<category>/ and a summary table DIR/summary.md\n"
+    "                           --categories), each fitted on its own training images;\n"
+    "                           outputs in DIR/<category>/, a summary table DIR/summary.md\n"
+    "                           and a page DIR/report.html linking the categories' reports\n"
+    "  --dataset auto|mvtec_ad|mvtec_ad2|visa|folder   layout (default auto: detected)\n"
+    "  --pro-limit X            AU-PRO integration limit, 0 < X <= 1 (default 0.3; MVTec AD 2's\n"
+    "                           protocol is 0.05; AU-PRO at 0.05 and 0.3 is always reported)\n"
+    "  --calibration-fpr X      MVTec AD 2: false-positive rate of the good-only thresholds\n"
+    "                           on validation/good (default 0.01)\n"
+    "  --submission DIR         MVTec AD 2: write the submission there (default DIR/submission\n"
+    "                           with -o; with --root one submission for all categories)\n"
     "  -m, --model MODEL        evaluate an existing model\n"
-    "  --train DIR              training images (default CATEGORY_DIR/train/good)\n"
-    "  -o, --out-dir DIR        write DIR/metrics.json, DIR/row.md, DIR/scores.csv\n"
+    "  --train DIR              training images (default: the layout's)\n"
+    "  -o, --out-dir DIR        write DIR/metrics.json, DIR/row.md, DIR/scores.csv and\n"
+    "                           DIR/report.html (+ DIR/report_files/)\n"
+    "  --no-report              no report.html\n"
     "  --heatmaps               also DIR/heatmaps/<type>_<name>.png with the predicted-mask contour\n"
     "  --map-size source|input  heatmaps at each image's own size (default) or at the\n"
     "                           preprocessed size (metrics are always at the evaluation size)\n"
@@ -46,13 +61,20 @@ static const char *eval_help =
     "\n"
     "example: padim-gpu eval ../shared/data/mvtec_ad/bottle -o eval-bottle\n";
 
-typedef struct eval_opts {
-    cli_opts common;
-    const char *model, *train, *outdir, *save_model, *root, *categories;
-    int heatmaps, save_thresholds, heatmap_input_size;
-} eval_opts;
-
-enum { OPT_TRAIN = CLI_OPT_OWN, OPT_HEATMAPS, OPT_SAVE_MODEL, OPT_SAVE_THRESHOLDS, OPT_ROOT, OPT_CATEGORIES, OPT_MAP_SIZE };
+enum {
+    OPT_TRAIN = CLI_OPT_OWN,
+    OPT_HEATMAPS,
+    OPT_SAVE_MODEL,
+    OPT_SAVE_THRESHOLDS,
+    OPT_ROOT,
+    OPT_CATEGORIES,
+    OPT_DATASET,
+    OPT_PRO_LIMIT,
+    OPT_CALIBRATION_FPR,
+    OPT_SUBMISSION,
+    OPT_NO_REPORT,
+    OPT_MAP_SIZE,
+};
 
 static const struct option eval_options[] = {
     {"model", required_argument, 0, 'm'},
@@ -64,6 +86,11 @@ static const struct option eval_options[] = {
     {"root", required_argument, 0, OPT_ROOT},
     {"categories", required_argument, 0, OPT_CATEGORIES},
     {"map-size", required_argument, 0, OPT_MAP_SIZE},
+    {"dataset", required_argument, 0, OPT_DATASET},
+    {"pro-limit", required_argument, 0, OPT_PRO_LIMIT},
+    {"calibration-fpr", required_argument, 0, OPT_CALIBRATION_FPR},
+    {"submission", required_argument, 0, OPT_SUBMISSION},
+    {"no-report", no_argument, 0, OPT_NO_REPORT},
     {0, 0, 0, 0},
 };
 
@@ -75,6 +102,18 @@ static const struct {
     {'m', offsetof(eval_opts, model)},           {OPT_TRAIN, offsetof(eval_opts, train)},
     {'o', offsetof(eval_opts, outdir)},          {OPT_SAVE_MODEL, offsetof(eval_opts, save_model)},
     {OPT_ROOT, offsetof(eval_opts, root)},       {OPT_CATEGORIES, offsetof(eval_opts, categories)},
+    {OPT_SUBMISSION, offsetof(eval_opts, submission)},
+};
+
+/* The rates: code, field, name, whether the value 1 is allowed. */
+static const struct {
+    int code;
+    size_t offset;
+    const char *name;
+    int one_ok;
+} eval_rates[] = {
+    {OPT_PRO_LIMIT, offsetof(eval_opts, pro_limit), "--pro-limit", 1},
+    {OPT_CALIBRATION_FPR, offsetof(eval_opts, calibration_fpr), "--calibration-fpr", 0},
 };
 
 static int eval_option(void *ctx, int code, const char *arg) {
@@ -84,8 +123,26 @@ static int eval_option(void *ctx, int code, const char *arg) {
             *(const char **)((char *)e + eval_strings[i].offset) = arg;
             return 0;
         }
+    for (size_t i = 0; i < sizeof(eval_rates) / sizeof(eval_rates[0]); i++)
+        if (eval_rates[i].code == code) {
+            char *end;
+            const double v = strtod(arg, &end);
+            if (*end || !(v > 0) || v > 1 || (v == 1 && !eval_rates[i].one_ok)) {
+                fprintf(stderr, "padim-gpu eval: %s '%s': expected a number with 0 < x %s 1\n", eval_rates[i].name,
+                        arg, eval_rates[i].one_ok ? "<=" : "<");
+                return -1;
+            }
+            *(double *)((char *)e + eval_rates[i].offset) = v;
+            return 0;
+        }
+    if (code == OPT_DATASET) {
+        if (padim_dataset_parse(arg, &e->dataset) == PADIM_OK) return 0;
+        fprintf(stderr, "padim-gpu eval: --dataset: %s\n", padim_last_error());
+        return -1;
+    }
     if (code == OPT_HEATMAPS) e->heatmaps = 1;
     else if (code == OPT_SAVE_THRESHOLDS) e->save_thresholds = 1;
+    else if (code == OPT_NO_REPORT) e->no_report = 1;
     else if (code == OPT_MAP_SIZE && (!strcmp(arg, "source") || !strcmp(arg, "input")))
         e->heatmap_input_size = !strcmp(arg, "input");
     else if (code == OPT_MAP_SIZE) {
@@ -95,28 +152,14 @@ static int eval_option(void *ctx, int code, const char *arg) {
     return 0;
 }
 
-/* What one category's evaluation reports to the --root summary. */
-typedef struct eval_summary {
-    char category[256];
-    int ok;
-    double image_auroc, pixel_auroc, image_f1, pixel_f1, aupro, fit_s, score_s;
-    int64_t n_images;
-} eval_summary;
-
 /* One evaluation: the result, the model it was made with and what names it. */
 typedef struct eval_run {
     const char *test_dir, *category; /* category: test_dir's last component */
     padim_eval_result r;
     padim_model_info info;
     double fit_s;
+    const char *submission, *report; /* where they were written, NULL: not */
 } eval_run;
-
-/* "0.994" or "n/a" for an unavailable metric. */
-static const char *mdnum(char *buf, double v) {
-    if (v < 0) return "n/a";
-    snprintf(buf, 32, "%.3f", v);
-    return buf;
-}
 
 /* ---------------------------------------------------------------- outputs */
 
@@ -132,12 +175,38 @@ static char *metrics_json(const eval_run *e) {
     cJSON_AddNumberToObject(c, "defective", (double)r->n_defective);
     cJSON_AddNumberToObject(c, "pixels", (double)r->n_pixels);
     cJSON_AddBoolToObject(c, "has_masks", r->has_masks);
+    cJSON_AddStringToObject(root, "dataset", padim_dataset_name(r->dataset));
     cJSON *m = cJSON_AddObjectToObject(root, "metrics");
     cli_json_metric(m, "image_auroc", r->image_auroc);
     cli_json_metric(m, "pixel_auroc", r->pixel_auroc);
     cli_json_metric(m, "image_f1", r->image_f1);
     cli_json_metric(m, "pixel_f1", r->pixel_f1);
-    cli_json_metric(m, "aupro_0.3", r->aupro);
+    /* AU-PRO named by its limit ("aupro_0.3"): the --pro-limit one, 0.05 and 0.3. */
+    const double limits[3] = {r->fpr_limit, 0.05, 0.3}, values[3] = {r->aupro, r->aupro_005, r->aupro_03};
+    for (int k = 0; k < 3; k++) {
+        char key[32];
+        snprintf(key, sizeof(key), "aupro_%g", limits[k]);
+        if (!cJSON_GetObjectItemCaseSensitive(m, key)) cli_json_metric(m, key, values[k]);
+    }
+    cli_json_number(m, "pro_limit", r->fpr_limit);
+    cli_json_metric(m, "seg_f1", r->seg_f1);
+    cli_json_metric(m, "seg_precision", r->seg_precision);
+    cli_json_metric(m, "seg_recall", r->seg_recall);
+    if (r->calibration.calibrated) {
+        cJSON *cal = cJSON_AddObjectToObject(root, "calibration");
+        cJSON_AddStringToObject(cal, "on", r->dataset == PADIM_DATASET_MVTEC_AD2 ? "validation/good" : "model");
+        cli_json_number(cal, "fpr", r->calibration.fpr);
+        cJSON_AddNumberToObject(cal, "images", (double)r->calibration.n_images);
+        cli_json_number(cal, "image", r->calibration.image_threshold);
+        cli_json_number(cal, "pixel", r->calibration.pixel_threshold);
+        cJSON_AddBoolToObject(cal, "small_sample", r->calibration.small_sample);
+    }
+    if (e->submission) {
+        cJSON *sub = cJSON_AddObjectToObject(root, "submission");
+        cJSON_AddStringToObject(sub, "dir", e->submission);
+        cJSON_AddNumberToObject(sub, "images", (double)r->n_submission);
+    }
+    if (e->report) cJSON_AddStringToObject(root, "report", e->report);
     cJSON *t = cJSON_AddObjectToObject(root, "thresholds");
     cJSON_AddStringToObject(t, "chosen_on", "test set (F1-optimal)");
     cli_json_number(t, "image", r->image_threshold);
@@ -163,9 +232,9 @@ static char *row_md(const eval_run *e) {
     cli_printf(&md, "| backbone | preset | category | image AUROC | pixel AUROC | image F1 | pixel F1 | AUPRO |\n"
                     "|---|---|---|---|---|---|---|---|\n");
     cli_printf(&md, "| %s | %s | %s | %s | ", c->backbone == PADIM_BACKBONE_RESNET18 ? "ResNet-18" : "Wide ResNet-50",
-               padim_preset_name(c->preset), e->category, mdnum(b1, r->image_auroc));
-    cli_printf(&md, "%s | %s | ", mdnum(b1, r->pixel_auroc), mdnum(b2, r->image_f1));
-    cli_printf(&md, "%s | %s |\n", mdnum(b1, r->pixel_f1), mdnum(b2, r->aupro));
+               padim_preset_name(c->preset), e->category, eval_mdnum(b1, r->image_auroc));
+    cli_printf(&md, "%s | %s | ", eval_mdnum(b1, r->pixel_auroc), eval_mdnum(b2, r->image_f1));
+    cli_printf(&md, "%s | %s |\n", eval_mdnum(b1, r->pixel_f1), eval_mdnum(b2, r->aupro));
     return md.s;
 }
 
@@ -198,7 +267,11 @@ static int write_outputs(const eval_run *e, const char *outdir, int heatmaps) {
         free(text);
         if (bad) return 1;
     }
-    printf("  wrote %s/metrics.json, row.md, scores.csv%s\n", outdir, heatmaps ? ", heatmaps/" : "");
+    printf("  wrote %s/metrics.json, row.md, scores.csv%s%s\n", outdir, e->report ? ", report.html" : "",
+           heatmaps ? ", heatmaps/" : "");
+    if (e->submission)
+        printf("  MVTec AD 2 submission: %lld images of test_private/ and test_private_mixed/ in %s\n",
+               (long long)e->r.n_submission, e->submission);
     return 0;
 }
 
@@ -209,8 +282,12 @@ static void print_result(const eval_run *e) {
     printf("%s: %lld test images (%lld good, %lld defective), %s, preset %s, input %d, d %d, seed %u\n", e->test_dir,
            (long long)r->n_images, (long long)r->n_good, (long long)r->n_defective, padim_backbone_name(c->backbone),
            padim_preset_name(c->preset), e->info.input_size, c->d, c->seed);
-    printf("  image AUROC %s   pixel AUROC %s   image F1 %s   pixel F1 %s   AUPRO@0.3 %s\n", mdnum(b1, r->image_auroc),
-           mdnum(b2, r->pixel_auroc), mdnum(b3, r->image_f1), mdnum(b4, r->pixel_f1), mdnum(b5, r->aupro));
+    printf("  image AUROC %s   pixel AUROC %s   image F1 %s   pixel F1 %s   AUPRO@%g %s\n", eval_mdnum(b1, r->image_auroc),
+           eval_mdnum(b2, r->pixel_auroc), eval_mdnum(b3, r->image_f1), eval_mdnum(b4, r->pixel_f1), r->fpr_limit, eval_mdnum(b5, r->aupro));
+    if (r->calibration.calibrated)
+        printf("  SegF1 %s at the good-only pixel threshold %.6g (FPR %g on %lld images); AUPRO@0.05 %s\n",
+               eval_mdnum(b1, r->seg_f1), r->calibration.pixel_threshold, r->calibration.fpr,
+               (long long)r->calibration.n_images, eval_mdnum(b2, r->aupro_005));
     printf("  thresholds (F1-optimal on this test set): image %.6g, pixel %.6g\n", r->image_threshold, r->pixel_threshold);
     printf("  time: fit %.2f s, score %.2f s (%.1f images/s), metrics %.2f s\n", e->fit_s, r->seconds_score,
            (double)r->n_images / (r->seconds_score > 0 ? r->seconds_score : 1), r->seconds_metrics);
@@ -225,6 +302,8 @@ static void summarize(const eval_run *e, eval_summary *sum) {
     sum->image_f1 = e->r.image_f1;
     sum->pixel_f1 = e->r.pixel_f1;
     sum->aupro = e->r.aupro;
+    sum->seg_f1 = e->r.seg_f1;
+    sum->dataset = e->r.dataset;
     sum->fit_s = e->fit_s;
     sum->score_s = e->r.seconds_score;
     sum->n_images = e->r.n_images;
@@ -239,25 +318,21 @@ static int get_model(eval_opts *e, const char *test_dir, padim_model **m, double
         padim_status st = padim_model_load(e->model, m);
         return st == PADIM_OK ? 0 : cli_fail("eval", st);
     }
-    char train_buf[PATH_MAX];
-    const char *train = e->train;
-    if (!train) {
-        snprintf(train_buf, sizeof(train_buf), "%s/train/good", test_dir);
-        train = train_buf;
-        if (!cli_is_dir(train)) {
-            fprintf(stderr, "padim-gpu eval: error: %s: no such folder; without --model, eval fits on "
-                            "CATEGORY_DIR/train/good: give --model MODEL or --train DIR\n", train);
-            return 2;
-        }
-    }
     padim_config cfg;
     padim_status st = cli_build_config(&e->common, &cfg);
     if (st != PADIM_OK) return cli_fail("eval", st);
     char **paths;
     int64_t n;
-    st = padim_list_images(train, 1, &paths, &n);
-    if (st != PADIM_OK) return cli_fail("eval", st);
-    const int rc = cli_fit_model(&e->common, &cfg, train, paths, n, m, fit_s);
+    st = e->train ? padim_list_images(e->train, 1, &paths, &n) : padim_dataset_train_images(test_dir, e->dataset, &paths, &n);
+    if (st != PADIM_OK) {
+        if (!e->train) {
+            fprintf(stderr, "padim-gpu eval: error: %s\n  without --model, eval fits on the category's training "
+                            "images: give --model MODEL or --train DIR\n", padim_last_error());
+            return 2;
+        }
+        return cli_fail("eval", st);
+    }
+    const int rc = cli_fit_model(&e->common, &cfg, e->train ? e->train : test_dir, paths, n, m, fit_s);
     padim_free_paths(paths, n);
     return rc;
 }
@@ -274,7 +349,26 @@ static int save_model(const eval_opts *e, padim_model *m, const padim_eval_resul
     return 0;
 }
 
-static int eval_one(eval_opts *e, const char *test_dir, const char *outdir, eval_summary *sum) {
+/* The published values beside the code: <data dir>/configs/published_padim.json. */
+static const char *published_file(char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/configs/published_padim.json", cli_data_dir());
+    return buf;
+}
+
+/* MVTec AD 2's submission folder: --submission, else OUT/submission (with --root, the
+ * root's OUT: one submission for every category). NULL: none. */
+static const char *submission_dir(const eval_opts *e, const char *test_dir, const char *outdir, char *buf,
+                                  size_t cap) {
+    padim_dataset_kind k = e->dataset;
+    if (k == PADIM_DATASET_AUTO && padim_dataset_detect(test_dir, &k) != PADIM_OK) return NULL;
+    if (k != PADIM_DATASET_MVTEC_AD2) return NULL;
+    if (e->submission) return e->submission;
+    if (!outdir) return NULL;
+    snprintf(buf, cap, "%s/submission", e->root ? e->outdir : outdir);
+    return buf;
+}
+
+int eval_one(eval_opts *e, const char *test_dir, const char *outdir, eval_summary *sum) {
     eval_run run = {.test_dir = test_dir};
     const char *base = strrchr(test_dir, '/');
     run.category = base && base[1] ? base + 1 : test_dir;
@@ -291,8 +385,16 @@ static int eval_one(eval_opts *e, const char *test_dir, const char *outdir, eval
         }
     }
     padim_model_get_info(m, &run.info);
-    padim_eval_options opt = {.heatmap_dir = e->heatmaps ? heat_dir : NULL, .fpr_limit = 0.3,
+    char pub[PATH_MAX + 64], sub[PATH_MAX + 16], report[PATH_MAX + 16];
+    padim_eval_options opt = {.heatmap_dir = e->heatmaps ? heat_dir : NULL, .fpr_limit = e->pro_limit,
+                              .dataset = e->dataset, .calibration_fpr = e->calibration_fpr,
+                              .submission_dir = submission_dir(e, test_dir, outdir, sub, sizeof(sub)),
+                              .report_dir = outdir && !e->no_report ? outdir : NULL,
+                              .published_file = published_file(pub, sizeof(pub)), .category = run.category,
                               .heatmap_input_size = e->heatmap_input_size};
+    run.submission = opt.submission_dir;
+    if (opt.report_dir) snprintf(report, sizeof(report), "%s/report.html", outdir);
+    run.report = opt.report_dir ? report : NULL;
     padim_status st = padim_evaluate(m, &e->common.rt, test_dir, &opt, &run.r);
     if (st != PADIM_OK) {
         padim_model_free(m);
@@ -304,116 +406,6 @@ static int eval_one(eval_opts *e, const char *test_dir, const char *outdir, eval
     if (!rc && outdir) rc = write_outputs(&run, outdir, e->heatmaps);
     padim_eval_result_free(&run.r);
     padim_model_free(m);
-    return rc;
-}
-
-/* ---------------------------------------------------------------- --root */
-
-/* Mean of the available values (>= 0) of one metric over the summary rows; -1 when none. */
-static double mean_metric(const eval_summary *rows, int n, size_t offset) {
-    double sum = 0;
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        const double v = *(const double *)((const char *)&rows[i] + offset);
-        if (rows[i].ok && v >= 0) sum += v, k++;
-    }
-    return k ? sum / k : -1;
-}
-
-static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static void add_name(char ***names, int *n, const char *name) {
-    char **grown = realloc(*names, (size_t)(*n + 1) * sizeof(char *));
-    if (!grown) return;
-    *names = grown;
-    if ((grown[*n] = strdup(name)) != NULL) (*n)++;
-}
-
-/* Categories: the list given, or every subfolder of root with a test/ folder (sorted).
- * Returns -1 when root cannot be read. */
-static int list_categories(const char *root, const char *list, char ***names) {
-    int n = 0;
-    *names = NULL;
-    if (list) {
-        char *copy = strdup(list), *save = NULL;
-        for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) add_name(names, &n, t);
-        free(copy);
-        return n;
-    }
-    DIR *d = opendir(root);
-    if (!d) {
-        fprintf(stderr, "padim-gpu eval: error: %s: cannot open folder: %s\n", root, strerror(errno));
-        return -1;
-    }
-    for (struct dirent *ent; (ent = readdir(d)) != NULL;) {
-        char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%s/%s/test", root, ent->d_name);
-        if (ent->d_name[0] != '.' && cli_is_dir(p)) add_name(names, &n, ent->d_name);
-    }
-    closedir(d);
-    if (n) qsort(*names, (size_t)n, sizeof(char *), cmp_cstr);
-    return n;
-}
-
-/* The summary table: one row per category and the mean over the categories evaluated. */
-static char *summary_md(const eval_summary *rows, int n) {
-    cli_buf md = {0};
-    char b[5][32];
-    cli_printf(&md, "| category | images | image AUROC | pixel AUROC | image F1 | pixel F1 | AUPRO | fit s | score s |\n"
-                    "|---|---|---|---|---|---|---|---|---|\n");
-    for (int c = 0; c < n; c++) {
-        const eval_summary *r = &rows[c];
-        if (!r->ok) {
-            cli_printf(&md, "| %s | failed or not found | | | | | | | |\n", r->category);
-            continue;
-        }
-        cli_printf(&md, "| %s | %lld | %s | %s | %s | %s | %s | %.1f | %.1f |\n", r->category, (long long)r->n_images,
-                   mdnum(b[0], r->image_auroc), mdnum(b[1], r->pixel_auroc), mdnum(b[2], r->image_f1),
-                   mdnum(b[3], r->pixel_f1), mdnum(b[4], r->aupro), r->fit_s, r->score_s);
-    }
-    cli_printf(&md, "| mean | | %s | %s | %s | %s | %s | | |\n",
-               mdnum(b[0], mean_metric(rows, n, offsetof(eval_summary, image_auroc))),
-               mdnum(b[1], mean_metric(rows, n, offsetof(eval_summary, pixel_auroc))),
-               mdnum(b[2], mean_metric(rows, n, offsetof(eval_summary, image_f1))),
-               mdnum(b[3], mean_metric(rows, n, offsetof(eval_summary, pixel_f1))),
-               mdnum(b[4], mean_metric(rows, n, offsetof(eval_summary, aupro))));
-    return md.s;
-}
-
-/* Every category in turn (fitted on its own train/good), outputs in OUT/<category>/, then
- * the summary (OUT/summary.md). A category that fails is reported and the others go on. */
-static int eval_root(eval_opts *e) {
-    char **names;
-    const int n = list_categories(e->root, e->categories, &names);
-    if (n < 0) return 1;
-    if (!n) {
-        fprintf(stderr, "padim-gpu eval: error: %s: no category folders (with a test/ subfolder) found\n", e->root);
-        return 1;
-    }
-    eval_summary *rows = calloc((size_t)n, sizeof(eval_summary));
-    int failures = 0;
-    for (int c = 0; rows && c < n; c++) {
-        char cat_dir[PATH_MAX], cat_out[PATH_MAX + 256];
-        snprintf(cat_dir, sizeof(cat_dir), "%s/%s", e->root, names[c]);
-        snprintf(cat_out, sizeof(cat_out), "%s/%s", e->outdir ? e->outdir : "", names[c]);
-        snprintf(rows[c].category, sizeof(rows[c].category), "%s", names[c]);
-        if (!cli_is_dir(cat_dir)) fprintf(stderr, "padim-gpu eval: %s: not found, skipped\n", cat_dir);
-        if (!cli_is_dir(cat_dir) || eval_one(e, cat_dir, e->outdir ? cat_out : NULL, &rows[c]) != 0) failures++;
-    }
-    char *md = rows ? summary_md(rows, n) : NULL;
-    int rc = failures || !md ? 1 : 0;
-    if (md) printf("\n%s", md);
-    if (md && e->outdir) {
-        char p[PATH_MAX + 32];
-        snprintf(p, sizeof(p), "%s/summary.md", e->outdir);
-        if (cli_mkdir_p(e->outdir) != 0 || cli_write_text(p, md)) rc = 1;
-        else printf("wrote %s\n", p);
-    }
-    if (failures) fprintf(stderr, "padim-gpu eval: %d of %d categories failed or were not found\n", failures, n);
-    free(md);
-    for (int c = 0; c < n; c++) free(names[c]);
-    free(names);
-    free(rows);
     return rc;
 }
 
@@ -440,6 +432,8 @@ static int check_options(const eval_opts *e, int npos) {
 int cmd_eval(int argc, char **argv) {
     eval_opts e = {0};
     cli_opts_init(&e.common, "eval");
+    e.pro_limit = 0.3;
+    e.calibration_fpr = 0.01;
     const cli_parser p = {eval_options, CLI_GROUP_BASE | CLI_GROUP_RUNTIME | CLI_GROUP_CONFIG, eval_help,
                           eval_option, &e};
     int rc = cli_parse(&e.common, argc, argv, &p);

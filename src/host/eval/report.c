@@ -17,7 +17,7 @@ static const char *STYLE =
     "<style>body{font-family:sans-serif;margin:24px;color:#222;background:#fafafa}"
     "table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #bbb;padding:4px 8px;text-align:left}"
     "th{background:#e8eef6}td.num{text-align:right;font-family:monospace}.plots{display:flex;flex-wrap:wrap;gap:12px}"
-    ".plots svg{border:1px solid #ccc;background:#fff}img.case{width:160px;height:160px;image-rendering:pixelated;"
+    ".plots svg{border:1px solid #ccc;background:#fff}img.case{width:128px;height:128px;image-rendering:pixelated;"
     "border:1px solid #999}.note{color:#666;font-size:90%}</style>\n";
 
 static void page_head(html_buf *b, const char *title) {

@@ -104,10 +104,9 @@ static void svg_frame(html_buf *b, const char *class_name, const char *title, co
                   PW - MR, py(fy, ymax));
         hb_printf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\">%.*g</text>", px(fx, xmax),
                   PH - MB + 14, 3, xoff + fx);
-        if (yint) hb_printf(b, "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.0f</text>\n", ML - 4,
-                            py(fy, ymax) + 4, fy);
-        else hb_printf(b, "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.*g</text>\n", ML - 4,
-                       py(fy, ymax) + 4, 3, fy);
+        if (!yint || fy == floor(fy)) /* counts: integer ticks only */
+            hb_printf(b, "<text x=\"%d\" y=\"%.1f\" font-size=\"11\" text-anchor=\"end\">%.*g</text>\n", ML - 4,
+                      py(fy, ymax) + 4, 3, fy);
     }
     hb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444444\"/>\n", ML, MT,
               PW - ML - MR, PH - MT - MB);
