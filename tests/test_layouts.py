@@ -10,7 +10,8 @@ minute on two cores), checked by independent means:
     PNGs single-channel {0, 255}, the TIFF thresholded at the calibrated pixel threshold)
     and SegF1 recomputed with scikit-learn from `padim-gpu score --maps` of the same model
     and the masks (> 127);
-  - the broken layouts fail with exit 2 and a message naming the file;
+  - the broken layouts fail with exit 2 and a message naming the file, and so do bad
+    --pro-limit / --calibration-fpr / --dataset values and --submission outside MVTec AD 2;
   - the nightly runner on the synthetic MVTec AD 2 root (real padim-gpu);
   - `eval --root` with a category named `a&b "c"`: the summary page links it escaped;
   - a real browser: headless Chromium renders report.html and the summary page to PNGs
@@ -182,6 +183,15 @@ def main(argv):
         for rel, needle in broken.items():
             rc, so, se = run([padim, "eval", os.path.join(data, "broken", rel), "--resize", "64", "-q"])
             check(rc == 2 and needle in se, "broken %s: exit %d, stderr %r" % (rel, rc, se))
+
+        # Bad option values and combinations: exit 2, the option named.
+        fabric = os.path.join(data, "mvtec_ad", "fabric")
+        for bad, needle in ((["--pro-limit", "0"], "--pro-limit"), (["--pro-limit", "1.5"], "--pro-limit"),
+                            (["--calibration-fpr", "1"], "--calibration-fpr"), (["--dataset", "nope"], "mvtec_ad2"),
+                            (["--submission", os.path.join(tmp, "sub")], "MVTec AD 2 only")):
+            rc, so, se = run([padim, "eval", fabric, "--resize", "64", "-q"] + bad)
+            check(rc == 2 and needle in se, "eval %s: exit %d, stderr %r" % (bad, rc, se))
+        check(not os.path.exists(os.path.join(tmp, "sub")), "no submission folder for a refused --submission")
 
         # The nightly runner, real padim-gpu, on the synthetic MVTec AD 2 root.
         nout = os.path.join(tmp, "nightly")

@@ -10,7 +10,6 @@
 #include "cmd_eval.h"
 #include "commands.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -359,11 +358,10 @@ static const char *published_file(char *buf, size_t cap) {
  * root's OUT: one submission for every category). NULL: none. */
 static const char *submission_dir(const eval_opts *e, const char *test_dir, const char *outdir, char *buf,
                                   size_t cap) {
+    if (e->submission) return e->submission; /* padim_evaluate refuses it outside MVTec AD 2 */
     padim_dataset_kind k = e->dataset;
     if (k == PADIM_DATASET_AUTO && padim_dataset_detect(test_dir, &k) != PADIM_OK) return NULL;
-    if (k != PADIM_DATASET_MVTEC_AD2) return NULL;
-    if (e->submission) return e->submission;
-    if (!outdir) return NULL;
+    if (k != PADIM_DATASET_MVTEC_AD2 || !outdir) return NULL;
     snprintf(buf, cap, "%s/submission", e->root ? e->outdir : outdir);
     return buf;
 }

@@ -16,7 +16,6 @@
 #include "report.h"
 #include "segment.h"
 
-#include <math.h>
 #include <string.h>
 
 void padim_eval_result_free(padim_eval_result *r) {
@@ -100,9 +99,10 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     padim_testset ts = {0};
     PADIM_TRY(testset_load_kind(test_dir, opt->dataset, &ts));
     if (opt->submission_dir && ts.kind != PADIM_DATASET_MVTEC_AD2) {
+        padim_status bad = padim_fail(PADIM_ERR_ARG, "%s: a submission is written for MVTec AD 2 only (this folder is "
+                                      "%s)", test_dir, padim_dataset_name(ts.kind));
         testset_free(&ts);
-        return padim_fail(PADIM_ERR_ARG, "%s: a submission is written for MVTec AD 2 only (this folder is %s)", test_dir,
-                          padim_dataset_name(ts.kind));
+        return bad;
     }
     const int S = m->S;
     const size_t plane = (size_t)S * S;

@@ -65,6 +65,15 @@ static uint64_t *radix_sort_keys(uint64_t *a, uint64_t *tmp, int64_t n) {
     return src;
 }
 
+/* Start of the group of equal keys that ends at hi (exclusive) in a sorted array: the
+ * sweeps visit one threshold (distinct score) per group, from the top. */
+static int64_t tie_start(const uint64_t *s, int64_t hi) {
+    const uint32_t k = (uint32_t)(s[hi - 1] >> 32);
+    int64_t lo = hi - 1;
+    while (lo > 0 && (uint32_t)(s[lo - 1] >> 32) == k) lo--;
+    return lo;
+}
+
 /* Sorted (key << 32 | label != 0) pairs of scores/labels; *buf (2n) must be freed. */
 static uint64_t *sorted_pairs(const float *scores, const uint8_t *labels, int64_t n,
                               uint64_t **buf) {
@@ -91,9 +100,8 @@ double metric_auroc(const float *scores, const uint8_t *labels, int64_t n) {
      * already passed, plus one half of the positives tied with it. Exact up to n ~ 4e9. */
     int64_t tp = 0, area2 = 0;
     for (int64_t hi = n; hi > 0;) {
-        uint32_t k = (uint32_t)(s[hi - 1] >> 32);
-        int64_t lo = hi - 1, tp_g = 0;
-        while (lo > 0 && (uint32_t)(s[lo - 1] >> 32) == k) lo--;
+        const int64_t lo = tie_start(s, hi);
+        int64_t tp_g = 0;
         for (int64_t i = lo; i < hi; i++) tp_g += (int64_t)(s[i] & 1u);
         int64_t fp_g = (hi - lo) - tp_g;
         area2 += fp_g * (2 * tp + tp_g);
@@ -121,9 +129,7 @@ metric_f1 metric_best_f1(const float *scores, const uint8_t *labels, int64_t n) 
     int64_t tp = 0, fp = 0;
     r.f1 = -1.0;
     for (int64_t hi = n; hi > 0;) {
-        uint32_t k = (uint32_t)(s[hi - 1] >> 32);
-        int64_t lo = hi - 1;
-        while (lo > 0 && (uint32_t)(s[lo - 1] >> 32) == k) lo--;
+        const int64_t lo = tie_start(s, hi);
         for (int64_t i = lo; i < hi; i++) {
             if (s[i] & 1u) tp++;
             else fp++;
@@ -131,7 +137,7 @@ metric_f1 metric_best_f1(const float *scores, const uint8_t *labels, int64_t n) 
         double f1 = 2.0 * (double)tp / (double)(tp + fp + pos);
         if (f1 >= r.f1) {
             r.f1 = f1;
-            r.threshold = (double)key_float(k);
+            r.threshold = (double)key_float((uint32_t)(s[lo] >> 32));
             r.tp = tp;
             r.fp = fp;
             r.fn = pos - tp;
@@ -267,9 +273,7 @@ double metric_roc_curve(const float *scores, const uint8_t *labels, int64_t n, i
     int64_t tp = 0, fp = 0;
     curve_add(out, 0.0, 0.0, step, 1);
     for (int64_t hi = n; hi > 0;) {
-        uint32_t k = (uint32_t)(s[hi - 1] >> 32);
-        int64_t lo = hi - 1;
-        while (lo > 0 && (uint32_t)(s[lo - 1] >> 32) == k) lo--;
+        const int64_t lo = tie_start(s, hi);
         for (int64_t i = lo; i < hi; i++) {
             if (s[i] & 1u) tp++;
             else fp++;
@@ -348,9 +352,7 @@ double metric_aupro_multi(const float *maps, const uint8_t *masks, int N, int H,
     double x0 = 0.0, y0 = 0.0;
     curve_add(curve, 0.0, 0.0, step, 1);
     for (int64_t hi = M; hi > 0;) {
-        uint32_t k = (uint32_t)(s[hi - 1] >> 32);
-        int64_t lo = hi - 1;
-        while (lo > 0 && (uint32_t)(s[lo - 1] >> 32) == k) lo--;
+        const int64_t lo = tie_start(s, hi);
         for (int64_t i = lo; i < hi; i++) {
             uint32_t r = (uint32_t)s[i];
             if (r == 0) {

@@ -88,28 +88,33 @@ static double pixel_decision_threshold(const padim_eval_result *r) {
     return r->has_masks ? r->pixel_threshold : r->image_threshold;
 }
 
+/* The ROC curve of values against labels, or why there is none. */
+static void roc_plot(html_buf *b, const char *class_name, const char *title, const float *v, const uint8_t *labels,
+                     int64_t n, double auroc, const char *color, const char *why_not) {
+    metric_curve c = {0};
+    char label[64];
+    if (metric_roc_curve(v, labels, n, 400, &c) == 0) {
+        snprintf(label, sizeof(label), "AUROC %.4f", auroc);
+        const svg_series s = {c.x, c.y, c.n, color, label};
+        svg_curves(b, class_name, title, "false-positive rate", "true-positive rate", 1, 1, &s, 1, 1);
+    } else {
+        hb_printf(b, "<p class=\"%s\">%s: %s.</p>\n", class_name, title, why_not);
+    }
+    metric_curve_free(&c);
+}
+
 static void plots(html_buf *b, const report_input *in) {
     const padim_eval_result *r = in->r;
     const int64_t n = in->ts->n, P = (int64_t)in->m->S * in->m->S;
     char label[96];
     hb_printf(b, "<h2>Curves</h2>\n<div class=\"plots\">\n");
-    metric_curve c = {0};
-    if (metric_roc_curve(r->scores, in->ts->labels, n, 400, &c) == 0) {
-        snprintf(label, sizeof(label), "AUROC %.4f", r->image_auroc);
-        svg_series s = {c.x, c.y, c.n, "#1f77b4", label};
-        svg_curves(b, "roc-image", "Image ROC", "false-positive rate", "true-positive rate", 1, 1, &s, 1, 1);
-    } else {
-        hb_printf(b, "<p class=\"roc-image\">Image ROC: needs good and defective images.</p>\n");
-    }
-    metric_curve_free(&c);
-    if (r->has_masks && metric_roc_curve(in->maps, in->masks, n * P, 400, &c) == 0) {
-        snprintf(label, sizeof(label), "AUROC %.4f", r->pixel_auroc);
-        svg_series s = {c.x, c.y, c.n, "#d62728", label};
-        svg_curves(b, "roc-pixel", "Pixel ROC", "false-positive rate", "true-positive rate", 1, 1, &s, 1, 1);
-    } else {
-        hb_printf(b, "<p class=\"roc-pixel\">Pixel ROC: needs ground-truth masks with defects.</p>\n");
-    }
-    metric_curve_free(&c);
+    roc_plot(b, "roc-image", "Image ROC", r->scores, in->ts->labels, n, r->image_auroc, "#1f77b4",
+             "needs good and defective images");
+    if (r->has_masks)
+        roc_plot(b, "roc-pixel", "Pixel ROC", in->maps, in->masks, n * P, r->pixel_auroc, "#d62728",
+                 "needs ground-truth masks with defects");
+    else
+        hb_printf(b, "<p class=\"roc-pixel\">Pixel ROC: needs ground-truth masks.</p>\n");
     if (in->pro && in->pro->n > 0) {
         snprintf(label, sizeof(label), "AU-PRO %.4f", r->aupro);
         svg_series s = {in->pro->x, in->pro->y, in->pro->n, "#2ca02c", label};
