@@ -71,6 +71,30 @@ expect_error "random bytes as model" "random.padim" "$bin" info "$tmp/random.pad
 expect_error "missing model" "nothere.padim" "$bin" score "$tmp/nothere.padim" "$tmp/good"
 expect_error "corrupt image at score" "zz_truncated.png" "$bin" score --device cpu -q "$tmp/model.padim" "$tmp/bad" -o "$tmp/out9"
 [ -e "$tmp/out9/scores.csv" ] && { echo "FAIL corrupt image at score: scores.csv written" >&2; fails=$((fails + 1)); }
+# --keep-going: the corrupt image gets a row with its error, the others are scored, exit 3.
+"$bin" score --device cpu -q --keep-going "$tmp/model.padim" "$tmp/bad" "$tmp/good" -o "$tmp/kg" >/dev/null 2>"$tmp/kg.err"
+kg_rc=$?
+if [ $kg_rc -ne 3 ] || ! grep -q "zz_truncated.png" "$tmp/kg.err"; then
+  echo "FAIL keep-going: exit $kg_rc (expected 3):" >&2; cat "$tmp/kg.err" >&2; fails=$((fails + 1))
+elif /usr/bin/python3 - "$tmp/kg" "$tmp/bad" "$tmp/good" <<'PY'
+import csv, json, os, sys
+out, bad, good = sys.argv[1:4]
+rows = list(csv.DictReader(open(os.path.join(out, "scores.csv"))))
+n_in = len(os.listdir(bad)) + len(os.listdir(good))
+assert len(rows) == n_in, (len(rows), n_in)
+failed = [r for r in rows if r["error"]]
+assert len(failed) == 1 and failed[0]["path"].endswith("zz_truncated.png") and failed[0]["score"] == ""
+assert "zz_truncated.png" in failed[0]["error"], failed[0]
+assert all(float(r["score"]) > 0 for r in rows if not r["error"])
+js = json.load(open(os.path.join(out, "scores.json")))
+bad_js = [e for e in js["images"] if "error" in e]
+assert len(bad_js) == 1 and bad_js[0]["score"] is None and "zz_truncated.png" in bad_js[0]["error"]
+PY
+then
+  echo "ok   keep-going (exit 3, the corrupt image's row names its error)"
+else
+  fails=$((fails + 1))
+fi
 expect_error "unknown command" "unknown command" "$bin" frobnicate
 expect_error "bad device" "--device expects" "$bin" score --device tpu "$tmp/model.padim" "$tmp/good"
 # Numbers go through one checked parser: the option, the range and the bad value named.
@@ -156,7 +180,7 @@ else
   echo "FAIL bench:" >&2; cat "$tmp/bench.out" >&2; fails=$((fails + 1))
 fi
 
-for cmd in fit score eval info bench demo; do
+for cmd in fit score calibrate eval info bench demo; do
   "$bin" $cmd --help >/dev/null || { echo "FAIL: $cmd --help" >&2; fails=$((fails + 1)); }
 done
 if [ $fails -gt 0 ]; then echo "$fails failure(s)" >&2; exit 1; fi

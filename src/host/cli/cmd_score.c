@@ -9,6 +9,7 @@
  * in batches of the scorer's batch (--batch, else the model's).
  */
 #include "cli_opts.h"
+#include "cmd_score.h"
 #include "cli_util.h"
 #include "commands.h"
 
@@ -34,6 +35,9 @@ static const char *score_help =
     "  --heatmaps               also DIR/heatmaps/<name>.png: map over the image\n"
     "  --masks                  also DIR/masks/<name>.png: predicted defect mask (map >= the\n"
     "                           model's pixel threshold; needs thresholds in the model)\n"
+    "  --keep-going             an unreadable or refused image gets a row with its error\n"
+    "                           (scores.csv column 'error', scores.json \"error\") and the\n"
+    "                           others are scored; exit status 3 when any image failed\n"
     "  --map-size source|input  maps, heatmaps, masks and regions at each image's own size\n"
     "                           (default source) or at the preprocessed size S x S (input)\n"
     "  --batch N                images per backbone batch: the size the backend is created\n"
@@ -46,19 +50,6 @@ static const char *score_help =
 /* ---------------------------------------------------------------- per-image outputs */
 
 /* What the per-image writers share: the model and scratch buffers of one image. */
-typedef struct score_job {
-    padim_model *m;
-    padim_model_info info;
-    int S;
-    int source;              /* 1: outputs at each image's own size (--map-size source) */
-    const char *thr_source;  /* "calibration", "evaluation" or NULL (no thresholds) */
-    double thr_image, thr_pixel, score_min, score_max;
-    float *rgb;              /* (3, S, S) heatmaps at the input size */
-    float *src;              /* (h, w) the current image's map at its own size */
-    uint8_t *px;             /* (h, w, 3) heatmap or (h, w) mask */
-    size_t cap;              /* pixels src and px hold */
-} score_job;
-
 /* The map of one image as the outputs see it: at the source size or the input size. */
 typedef struct map_view {
     const float *v; /* (h, w) */
@@ -107,12 +98,16 @@ static const struct score_output {
 #define N_OUTPUTS (int)(sizeof(outputs) / sizeof(outputs[0]))
 #define OPT_OUTPUT CLI_OPT_OWN
 #define OPT_MAP_SIZE (CLI_OPT_OWN + N_OUTPUTS)
+#define OPT_KEEP_GOING (CLI_OPT_OWN + N_OUTPUTS + 1)
+/* Exit status when --keep-going scored some images and others failed. */
+#define EXIT_SOME_FAILED 3
 
 typedef struct score_opts {
     const char *outdir;
     int want[N_OUTPUTS];
     int any;        /* some per-image output wanted */
     int input_size; /* --map-size input */
+    int keep_going; /* --keep-going */
 } score_opts;
 
 static int score_option(void *ctx, int code, const char *arg) {
@@ -120,19 +115,13 @@ static int score_option(void *ctx, int code, const char *arg) {
     if (code == 'o') s->outdir = arg;
     else if (code >= OPT_OUTPUT && code < OPT_OUTPUT + N_OUTPUTS) s->want[code - OPT_OUTPUT] = s->any = 1;
     else if (code == OPT_MAP_SIZE && (!strcmp(arg, "source") || !strcmp(arg, "input"))) s->input_size = !strcmp(arg, "input");
+    else if (code == OPT_KEEP_GOING) s->keep_going = 1;
     else if (code == OPT_MAP_SIZE) {
         fprintf(stderr, "padim-gpu score: error: --map-size expects source or input, got '%s'\n", arg);
         return -1;
     } else return -1;
     return 0;
 }
-
-/* Defect regions of every image (with thresholds and -o). */
-typedef struct image_regions {
-    padim_region *r;
-    int64_t n;
-    int w, h; /* size of the map they are in */
-} image_regions;
 
 /* ---------------------------------------------------------------- inputs and names */
 
@@ -263,9 +252,51 @@ static padim_status image_outputs(const score_opts *s, score_job *j, const padim
     return st;
 }
 
-/* Decode, score and write the per-image outputs, batch by batch. regions: (n) or NULL. */
+/* --keep-going: the error of image i, remembered (the first line of padim_last_error). */
+static void remember_error(char **errors, int64_t i) {
+    free(errors[i]);
+    errors[i] = strdup(padim_last_error());
+}
+
+/* Decode a batch. Without errors (NULL) the first failure stops everything; with it every
+ * image is tried on its own after a failed parallel decode, failures are recorded and their
+ * slots left empty (data NULL). */
+static padim_status load_batch(char **paths, int nb, int threads, padim_image *imgs, char **errors) {
+    padim_status st = padim_images_load((const char *const *)paths, nb, threads, imgs);
+    if (st == PADIM_OK || !errors) return st;
+    for (int k = 0; k < nb; k++) {
+        memset(&imgs[k], 0, sizeof(imgs[k]));
+        if (padim_image_load(paths[k], &imgs[k]) != PADIM_OK) remember_error(errors, k);
+    }
+    return PADIM_OK;
+}
+
+/* Score the decoded images of a batch (slots with data). With errors, a failing batch is
+ * retried image by image so that one refused image (e.g. by preprocessing) does not take
+ * the others with it. scores/maps indexed like imgs. */
+static padim_status score_batch(padim_scorer *sc, padim_image *imgs, int nb, float *scores, float *maps, size_t P,
+                                char **errors) {
+    int complete = 1;
+    for (int k = 0; k < nb; k++) complete &= imgs[k].data != NULL;
+    if (complete || !errors) {
+        padim_status st = padim_score_images(sc, imgs, nb, scores, maps);
+        if (st == PADIM_OK || !errors) return st;
+    }
+    for (int k = 0; k < nb; k++) {
+        if (!imgs[k].data) continue;
+        if (padim_score_images(sc, &imgs[k], 1, &scores[k], maps ? maps + (size_t)k * P : NULL) != PADIM_OK) {
+            remember_error(errors, k);
+            padim_image_free(&imgs[k]);
+        }
+    }
+    return PADIM_OK;
+}
+
+/* Decode, score and write the per-image outputs, batch by batch. regions: (n) or NULL;
+ * errors: (n) with --keep-going (an image's error, else NULL), or NULL. */
 static padim_status score_all(const score_opts *s, score_job *j, padim_scorer *sc, cli_opts *o,
-                              char **paths, char **names, int64_t n, float *scores, image_regions *regions) {
+                              char **paths, char **names, int64_t n, float *scores, image_regions *regions,
+                              char **errors) {
     const int B = padim_scorer_batch(sc);
     const size_t P = (size_t)j->S * j->S;
     const int need_maps = s->any || regions;
@@ -274,11 +305,14 @@ static padim_status score_all(const score_opts *s, score_job *j, padim_scorer *s
     padim_status st = imgs && (maps || !need_maps) ? PADIM_OK : PADIM_ERR_NOMEM;
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         const int nb = (int)(n - i < B ? n - i : B);
-        st = padim_images_load((const char *const *)paths + i, nb, o->rt.threads, imgs);
-        if (st == PADIM_OK) st = padim_score_images(sc, imgs, nb, scores + i, maps);
+        st = load_batch(paths + i, nb, o->rt.threads, imgs, errors ? errors + i : NULL);
+        if (st == PADIM_OK) st = score_batch(sc, imgs, nb, scores + i, maps, P, errors ? errors + i : NULL);
         if (st == PADIM_OK) cli_progress(&o->quiet, "score", i + nb, n);
-        for (int k = 0; need_maps && st == PADIM_OK && k < nb; k++)
+        for (int k = 0; need_maps && st == PADIM_OK && k < nb; k++) {
+            if (!imgs[k].data) continue; /* --keep-going: failed, error recorded */
             st = image_outputs(s, j, &imgs[k], maps + (size_t)k * P, names[i + k], regions ? &regions[i + k] : NULL);
+            if (st != PADIM_OK && errors && st != PADIM_ERR_NOMEM) remember_error(errors, i + k), st = PADIM_OK;
+        }
         for (int k = 0; k < nb; k++) padim_image_free(&imgs[k]);
     }
     if (!imgs || (need_maps && !maps)) fprintf(stderr, "padim-gpu score: error: out of memory\n");
@@ -287,100 +321,11 @@ static padim_status score_all(const score_opts *s, score_job *j, padim_scorer *s
     return st;
 }
 
-static cJSON *region_json(const padim_region *r) {
-    cJSON *e = cJSON_CreateObject();
-    const int box[4] = {r->x0, r->y0, r->x1, r->y1};
-    cJSON_AddItemToObject(e, "bbox", cJSON_CreateIntArray(box, 4));
-    cJSON_AddNumberToObject(e, "area", (double)r->area);
-    const double c[2] = {r->cx, r->cy};
-    cJSON_AddItemToObject(e, "centroid", cJSON_CreateDoubleArray(c, 2));
-    cli_json_number(e, "max", r->max_value);
-    cli_json_number(e, "mean", r->mean_value);
-    return e;
-}
-
-static cJSON *thresholds_json(const score_job *j) {
-    if (!j->thr_source) return cJSON_CreateNull();
-    cJSON *t = cJSON_CreateObject();
-    cJSON_AddStringToObject(t, "source", j->thr_source);
-    cli_json_number(t, "image", j->thr_image);
-    cli_json_number(t, "pixel", j->thr_pixel);
-    cli_json_number(t, "score_min", j->score_min);
-    cli_json_number(t, "score_max", j->score_max);
-    if (!strcmp(j->thr_source, "calibration")) {
-        padim_calibration c;
-        padim_model_get_calibration(j->m, &c);
-        cli_json_number(t, "fpr", c.fpr);
-        cJSON_AddNumberToObject(t, "images", (double)c.n_images);
-        cJSON_AddBoolToObject(t, "small_sample", c.small_sample);
-    }
-    return t;
-}
-
-/* scores.json: the model, backend, batch, timing and every image's scores. */
-static cJSON *scores_json(const char *model, const padim_scorer *sc, const score_job *j, double secs,
-                          char **paths, char **names, const float *scores, const image_regions *reg, int64_t n) {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "model", model);
-    cJSON_AddStringToObject(root, "backend", padim_scorer_backend(sc));
-    cJSON_AddNumberToObject(root, "batch", padim_scorer_batch(sc));
-    cJSON_AddNumberToObject(root, "input_size", j->S);
-    cJSON_AddStringToObject(root, "map_size", j->source ? "source" : "input");
-    cJSON_AddItemToObject(root, "thresholds", thresholds_json(j));
-    cli_json_number(root, "seconds", secs);
-    cJSON *images = cJSON_AddArrayToObject(root, "images");
-    for (int64_t i = 0; i < n; i++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "path", paths[i]);
-        cJSON_AddStringToObject(e, "name", names[i]);
-        cli_json_number(e, "score", scores[i]);
-        if (j->thr_source) {
-            cJSON_AddNumberToObject(e, "label", scores[i] >= j->thr_image);
-            cli_json_number(e, "normalized", padim_normalize_score(scores[i], j->thr_image, j->score_min, j->score_max));
-        }
-        if (reg) {
-            cJSON_AddNumberToObject(e, "map_width", reg[i].w);
-            cJSON_AddNumberToObject(e, "map_height", reg[i].h);
-            cJSON *ra = cJSON_AddArrayToObject(e, "regions");
-            for (int64_t k = 0; k < reg[i].n; k++) cJSON_AddItemToArray(ra, region_json(&reg[i].r[k]));
-        }
-        cJSON_AddItemToArray(images, e);
-    }
-    return root;
-}
-
-static char *scores_csv(const score_job *j, char **paths, const float *scores, int64_t n) {
-    cli_buf csv = {0};
-    cli_printf(&csv, "path,score%s\n", j->thr_source ? ",label,normalized" : "");
-    for (int64_t i = 0; i < n; i++) {
-        cli_printf(&csv, "%s,%.9g", paths[i], (double)scores[i]);
-        if (j->thr_source)
-            cli_printf(&csv, ",%d,%.6f", scores[i] >= j->thr_image,
-                       padim_normalize_score(scores[i], j->thr_image, j->score_min, j->score_max));
-        cli_printf(&csv, "\n");
-    }
-    return csv.s;
-}
-
-/* regions.csv: one row per region of every image (images without regions have none). */
-static char *regions_csv(char **paths, char **names, const image_regions *reg, int64_t n) {
-    cli_buf csv = {0};
-    cli_printf(&csv, "path,name,region,x0,y0,x1,y1,area,cx,cy,max,mean\n");
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t k = 0; k < reg[i].n; k++) {
-            const padim_region *r = &reg[i].r[k];
-            cli_printf(&csv, "%s,%s,%lld,%d,%d,%d,%d,%lld,%.3f,%.3f,%.9g,%.9g\n", paths[i], names[i],
-                       (long long)k + 1, r->x0, r->y0, r->x1, r->y1, (long long)r->area, r->cx, r->cy,
-                       (double)r->max_value, (double)r->mean_value);
-        }
-    return csv.s;
-}
-
 /* CSV on stdout, or scores.csv + scores.json in the output folder. */
 static int write_results(const score_opts *s, const cli_opts *o, const char *model, const padim_scorer *sc,
                          const score_job *j, double secs, char **paths, char **names, const float *scores,
-                         const image_regions *reg, int64_t n) {
-    char *csv = scores_csv(j, paths, scores, n);
+                         const image_regions *reg, char **errors, int64_t n) {
+    char *csv = score_scores_csv(j, paths, scores, errors, n);
     int rc = 0;
     if (!s->outdir) {
         fputs(csv, stdout);
@@ -393,9 +338,9 @@ static int write_results(const score_opts *s, const cli_opts *o, const char *mod
     rc = cli_write_text(p, csv) ? 1 : 0;
     free(csv);
     snprintf(p, sizeof(p), "%s/scores.json", s->outdir);
-    if (!rc) rc = cli_json_write(p, scores_json(model, sc, j, secs, paths, names, scores, reg, n)) ? 1 : 0;
+    if (!rc) rc = cli_json_write(p, score_scores_json(model, sc, j, secs, paths, names, scores, reg, errors, n)) ? 1 : 0;
     if (!rc && reg) {
-        char *rcsv = regions_csv(paths, names, reg, n);
+        char *rcsv = score_regions_csv(paths, names, reg, n);
         snprintf(p, sizeof(p), "%s/regions.csv", s->outdir);
         rc = rcsv && !cli_write_text(p, rcsv) ? 0 : 1;
         free(rcsv);
@@ -459,12 +404,27 @@ static int score_with(const score_opts *s, cli_opts *o, const char *model, score
     }
     float *scores = malloc((size_t)n * sizeof(float));
     image_regions *reg = s->outdir && j->thr_source ? calloc((size_t)n, sizeof(image_regions)) : NULL;
+    char **errors = s->keep_going ? calloc((size_t)n, sizeof(char *)) : NULL;
     const double t0 = cli_now();
-    st = scores && (reg || !(s->outdir && j->thr_source)) ? score_all(s, j, sc, o, paths, names, n, scores, reg)
-                                                          : PADIM_ERR_NOMEM;
+    st = scores && (reg || !(s->outdir && j->thr_source)) && (errors || !s->keep_going)
+             ? score_all(s, j, sc, o, paths, names, n, scores, reg, errors)
+             : PADIM_ERR_NOMEM;
     const double secs = cli_now() - t0;
     int rc = st != PADIM_OK ? cli_fail("score", st)
-                            : write_results(s, o, model, sc, j, secs, paths, names, scores, reg, n);
+                            : write_results(s, o, model, sc, j, secs, paths, names, scores, reg, errors, n);
+    int64_t failed = 0;
+    for (int64_t i = 0; errors && i < n; i++)
+        if (errors[i]) {
+            if (failed++ < 20) fprintf(stderr, "padim-gpu score: %s\n", errors[i]);
+            free(errors[i]);
+        }
+    if (failed) {
+        fprintf(stderr, "padim-gpu score: %lld of %lld images failed (--keep-going: listed in scores.csv%s; "
+                        "exit status %d)\n", (long long)failed, (long long)n, s->outdir ? "/scores.json" : " on stdout",
+                EXIT_SOME_FAILED);
+        if (!rc) rc = EXIT_SOME_FAILED;
+    }
+    free(errors);
     for (int64_t i = 0; reg && i < n; i++) free(reg[i].r);
     free(reg);
     free(scores);
@@ -476,10 +436,11 @@ int cmd_score(int argc, char **argv) {
     cli_opts o;
     cli_opts_init(&o, "score");
     score_opts s = {0};
-    struct option own[N_OUTPUTS + 3] = {{"out-dir", required_argument, 0, 'o'}};
+    struct option own[N_OUTPUTS + 4] = {{"out-dir", required_argument, 0, 'o'}};
     for (int k = 0; k < N_OUTPUTS; k++) own[k + 1] = (struct option){outputs[k].flag, no_argument, 0, OPT_OUTPUT + k};
     own[N_OUTPUTS + 1] = (struct option){"map-size", required_argument, 0, OPT_MAP_SIZE};
-    own[N_OUTPUTS + 2] = (struct option){0, 0, 0, 0};
+    own[N_OUTPUTS + 2] = (struct option){"keep-going", no_argument, 0, OPT_KEEP_GOING};
+    own[N_OUTPUTS + 3] = (struct option){0, 0, 0, 0};
     const cli_parser p = {own, CLI_GROUP_BASE | CLI_GROUP_RUNTIME, score_help, score_option, &s};
     int rc = cli_parse(&o, argc, argv, &p);
     if (rc != CLI_CONTINUE) return rc;
