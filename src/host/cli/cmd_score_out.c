@@ -94,8 +94,9 @@ char *score_scores_csv(const score_job *j, char **paths, const float *scores, ch
     cli_printf(&csv, "path,score%s%s\n", j->thr_source ? ",label,normalized" : "", errors ? ",error" : "");
     for (int64_t i = 0; i < n; i++) {
         const int failed = errors && errors[i];
-        if (failed) cli_printf(&csv, "%s,", paths[i]);
-        else cli_printf(&csv, "%s,%.9g", paths[i], (double)scores[i]);
+        csv_field(&csv, paths[i]);
+        if (failed) cli_printf(&csv, ",");
+        else cli_printf(&csv, ",%.9g", (double)scores[i]);
         if (j->thr_source && failed) cli_printf(&csv, ",,");
         else if (j->thr_source)
             cli_printf(&csv, ",%d,%.6f", scores[i] >= j->thr_image,
@@ -116,7 +117,10 @@ char *score_regions_csv(char **paths, char **names, const image_regions *reg, in
     for (int64_t i = 0; i < n; i++)
         for (int64_t k = 0; k < reg[i].n; k++) {
             const padim_region *r = &reg[i].r[k];
-            cli_printf(&csv, "%s,%s,%lld,%d,%d,%d,%d,%lld,%.3f,%.3f,%.9g,%.9g\n", paths[i], names[i],
+            csv_field(&csv, paths[i]);
+            cli_printf(&csv, ",");
+            csv_field(&csv, names[i]);
+            cli_printf(&csv, ",%lld,%d,%d,%d,%d,%lld,%.3f,%.3f,%.9g,%.9g\n",
                        (long long)k + 1, r->x0, r->y0, r->x1, r->y1, (long long)r->area, r->cx, r->cy,
                        (double)r->max_value, (double)r->mean_value);
         }
