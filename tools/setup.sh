@@ -14,8 +14,10 @@ cd "$(dirname "$0")/.."
 mode=${1:-demo}
 case "$mode" in demo|test|build) ;; *) echo "usage: tools/setup.sh demo|test|build" >&2; exit 2 ;; esac
 
+# Image decoders: libpng (PNG), libjpeg-turbo (JPEG; libjpeg-dev is libjpeg62-turbo-dev on
+# Debian, libjpeg-turbo8-dev on Ubuntu), libtiff (TIFF), stb (BMP, and the PNG writer).
 build_pkgs=(build-essential cmake ninja-build pkg-config libopenblas-dev liblapacke-dev libtiff-dev
-            libstb-dev libpng-dev libcjson-dev libyaml-dev)
+            libstb-dev libpng-dev libjpeg-dev libcjson-dev libyaml-dev)
 # Test references: PyTorch/torchvision (CPU), NumPy, SciPy, scikit-learn, PIL (Debian's).
 test_pkgs=(python3 python3-numpy python3-scipy python3-sklearn python3-pil python3-torch python3-torchvision)
 

@@ -6,6 +6,7 @@
 #include "shared_math.h"
 
 #include "common.h"
+#include "image.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -392,14 +393,23 @@ static void nearest_pil_rows(int in, int out, int *idx) {
 padim_status mask_load_eval(const char *mask_path, const char *image_path, int image_w,
                             int image_h, const padim_config *cfg, uint8_t *out) {
     padim_image im = {0};
-    PADIM_TRY(padim_image_load(mask_path, &im));
-    const int h = im.height, w = im.width, ch = im.channels;
+    /* The size is checked from the mask's header, before it is decoded; a mask as large
+     * as its image is always within the limit its image passed. */
+    padim_decode_options opt;
+    padim_decode_options_resolve(NULL, cfg, &opt);
+    if (image_w > 0 && (int64_t)image_w * image_h > opt.max_pixels) opt.max_pixels = (int64_t)image_w * image_h;
+    image_reader *reader;
+    image_header hdr;
+    PADIM_TRY(image_reader_open(mask_path, &opt, &reader, &hdr));
     padim_status s = PADIM_OK;
-    if (image_w > 0 && (w != image_w || h != image_h))
+    if (image_w > 0 && (hdr.width != image_w || hdr.height != image_h))
         s = padim_fail(PADIM_ERR_MISMATCH,
                        "%s: mask is %dx%d but its image %s is %dx%d (a mask must have its image's "
                        "size)",
-                       mask_path, w, h, image_path ? image_path : "(image)", image_w, image_h);
+                       mask_path, hdr.width, hdr.height, image_path ? image_path : "(image)", image_w, image_h);
+    if (s == PADIM_OK) s = image_reader_decode(reader, &im);
+    image_reader_close(reader);
+    const int h = im.height, w = im.width, ch = im.channels;
     /* Geometry of the image preprocessing (preprocess.c), applied with nearest. */
     int rh = 0, rw = 0, S = padim_config_input_size(cfg);
     if (s == PADIM_OK) {

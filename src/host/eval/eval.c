@@ -22,13 +22,13 @@ void padim_eval_result_free(padim_eval_result *r) {
 
 /* Overlay + contour of (map >= thr): contour pixels (mask pixel with a 4-neighbour
  * outside) drawn in white. */
-static padim_status write_eval_heatmap(const padim_model *m, const char *img_path, const float *map, float vmax,
-                                       double thr, const char *out_path) {
+static padim_status write_eval_heatmap(const padim_model *m, const padim_decode_options *dopt, const char *img_path,
+                                       const float *map, float vmax, double thr, const char *out_path) {
     const int S = m->S;
     padim_image img = {0};
     float *rgb = NULL;
     uint8_t *heat = NULL;
-    padim_status st = padim_image_load(img_path, &img);
+    padim_status st = padim_image_load_ex(img_path, dopt, &img);
     if (st == PADIM_OK) st = padim_alloc((void **)&rgb, (size_t)3 * S * S * sizeof(float), "heatmap");
     if (st == PADIM_OK) st = padim_alloc((void **)&heat, (size_t)3 * S * S, "heatmap");
     if (st == PADIM_OK) st = padim_preprocess_rgb(&img, &m->cfg, rgb);
@@ -61,7 +61,7 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     const int B = m->cfg.batch > 0 ? m->cfg.batch : 8;
     float *maps = NULL, *scores = NULL;
     uint8_t *masks = NULL, *labels = NULL;
-    padim_image *imgs = NULL;
+    int *sizes = NULL; /* (B, 2) width, height of the batch's images */
     padim_scorer *sc = NULL;
     padim_runtime rt_local;
     if (rt) rt_local = *rt;
@@ -72,20 +72,20 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     if (st == PADIM_OK) st = padim_calloc((void **)&masks, (size_t)n * plane, "evaluation masks");
     if (st == PADIM_OK) st = padim_alloc((void **)&scores, (size_t)n * sizeof(float), "scores");
     if (st == PADIM_OK) st = padim_alloc((void **)&labels, (size_t)n, "labels");
-    if (st == PADIM_OK) st = padim_calloc((void **)&imgs, (size_t)B * sizeof(padim_image), "image batch");
+    if (st == PADIM_OK) st = padim_alloc((void **)&sizes, (size_t)B * 2 * sizeof(int), "image sizes");
     if (st == PADIM_OK) st = padim_scorer_create(m, &rt_local, &sc);
     if (st == PADIM_OK) snprintf(out->backend, sizeof(out->backend), "%s", padim_scorer_backend(sc));
     const double t0 = padim_now();
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         const int nb = (int)(n - i < B ? n - i : B);
-        st = padim_images_load((const char *const *)ts.paths + i, nb, rt_local.threads, imgs);
+        /* Decoded and preprocessed image by image (memory bounded by the threads, not B). */
+        st = pipeline_score_files(sc, (const char *const *)ts.paths + i, nb, sizes, scores + i,
+                                  maps + (size_t)i * plane);
         for (int k = 0; k < nb && st == PADIM_OK; k++) {
             if (ts.has_masks && ts.mask_paths[i + k])
-                st = mask_load_eval(ts.mask_paths[i + k], ts.paths[i + k], imgs[k].width, imgs[k].height, &m->cfg,
+                st = mask_load_eval(ts.mask_paths[i + k], ts.paths[i + k], sizes[2 * k], sizes[2 * k + 1], &m->cfg,
                                     masks + (size_t)(i + k) * plane);
         }
-        if (st == PADIM_OK) st = padim_score_images(sc, imgs, nb, scores + i, maps + (size_t)i * plane);
-        for (int k = 0; k < nb; k++) padim_image_free(&imgs[k]);
         if (st == PADIM_OK && progress) progress(rt_local.progress_user, "eval", i + nb, n);
     }
     const double t1 = padim_now();
@@ -127,6 +127,8 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
         /* Colour scale shared by all images: 0 .. max score; contour at the pixel threshold
          * (at the image threshold when there are no masks). */
         const double thr = ts.has_masks ? out->pixel_threshold : out->image_threshold;
+        padim_decode_options dopt;
+        padim_decode_options_resolve(&rt_local, &m->cfg, &dopt);
         for (int64_t i = 0; st == PADIM_OK && i < n; i++) {
             const char *base = strrchr(ts.paths[i], '/');
             base = base ? base + 1 : ts.paths[i];
@@ -134,7 +136,7 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
             int len = snprintf(path, sizeof(path), "%s/%s_%s", opt->heatmap_dir, ts.defect_types[i], base);
             char *dot = strrchr(path + len - strlen(base), '.');
             if (dot) strcpy(dot, ".png");
-            st = write_eval_heatmap(m, ts.paths[i], maps + (size_t)i * plane, (float)out->score_max, thr, path);
+            st = write_eval_heatmap(m, &dopt, ts.paths[i], maps + (size_t)i * plane, (float)out->score_max, thr, path);
         }
     }
     if (st == PADIM_OK) {
@@ -155,7 +157,7 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     }
     testset_free(&ts);
     padim_scorer_free(sc);
-    free(imgs);
+    free(sizes);
     free(maps);
     free(masks);
     free(scores);
