@@ -10,3 +10,5 @@ foreach(t test_safetensors test_weights test_model_file)
   add_test(NAME ${t}_no_mmap COMMAND ${t} WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
   set_tests_properties(${t}_no_mmap PROPERTIES ENVIRONMENT PADIM_NO_MMAP=1 SKIP_RETURN_CODE 77)
 endforeach()
+# The atomic writer's clean-up of temporaries left by killed writers.
+padim_add_test(test_atomic_file tests/test_atomic_file.c)

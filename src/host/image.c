@@ -466,15 +466,6 @@ static TIFF *tiff_open(const char *path, const char *mode, tiff_msg *msg) {
     return t;
 }
 
-/* The same on an open descriptor (closed by TIFFClose); name is for messages. */
-static TIFF *tiff_fdopen(int fd, const char *name, const char *mode, tiff_msg *msg) {
-    TIFFOpenOptions *o = tiff_options(msg, 0);
-    if (!o) return NULL;
-    TIFF *t = TIFFFdOpenExt(fd, name, mode, o);
-    TIFFOpenOptionsFree(o);
-    return t;
-}
-
 /* Client procedures over the file already in memory (one read path for files and the
  * fuzzer; libtiff never maps or writes it). */
 static tmsize_t tiff_mem_read(thandle_t h, void *buf, tmsize_t n) {
@@ -850,22 +841,72 @@ padim_status image_write_png(const char *path, int w, int h, int channels, const
     return padim_afile_commit(&a);
 }
 
+/* libtiff writes the float TIFF through these procedures on the atomic file's descriptor
+ * (the FILE above it stays empty, so nothing is buffered twice); a failing write keeps
+ * its errno, which libtiff's own messages ("Write error at scanline 32") leave out. */
+typedef struct tiff_out {
+    int fd;
+    int err; /* first errno of a failed write or seek */
+} tiff_out;
+
+static tmsize_t tiff_out_write(thandle_t h, void *buf, tmsize_t n) {
+    tiff_out *o = h;
+    for (tmsize_t done = 0; done < n;) {
+        const ssize_t k = write(o->fd, (const char *)buf + done, (size_t)(n - done));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (!o->err) o->err = k < 0 ? errno : EIO;
+            return -1;
+        }
+        done += k;
+    }
+    return n;
+}
+
+static tmsize_t tiff_out_read(thandle_t h, void *buf, tmsize_t n) {
+    const ssize_t k = read(((tiff_out *)h)->fd, buf, (size_t)n);
+    return k < 0 ? -1 : (tmsize_t)k;
+}
+
+static toff_t tiff_out_seek(thandle_t h, toff_t off, int whence) {
+    tiff_out *o = h;
+    const off_t r = lseek(o->fd, (off_t)off, whence);
+    if (r < 0 && !o->err) o->err = errno;
+    return r < 0 ? (toff_t)-1 : (toff_t)r;
+}
+
+static int tiff_out_close(thandle_t h) { return 0; } /* the atomic file closes it */
+
+static toff_t tiff_out_size(thandle_t h) {
+    struct stat sb;
+    return fstat(((tiff_out *)h)->fd, &sb) == 0 ? (toff_t)sb.st_size : 0;
+}
+
+static const char *tiff_out_why(const tiff_out *o, const tiff_msg *msg, char *buf, size_t cap) {
+    if (o->err) snprintf(buf, cap, "%s%s (%s)", strerror(o->err), o->err == ENOSPC ? ", disk full" : "",
+                         msg->text[0] ? msg->text : "libtiff");
+    else snprintf(buf, cap, "%s", msg->text[0] ? msg->text : "libtiff failed");
+    return buf;
+}
+
 padim_status image_write_tiff_f32(const char *path, int w, int h, const float *data) {
     if (!path || !data || w < 1 || h < 1)
         return padim_fail(PADIM_ERR_ARG, "%s: cannot write float TIFF of %dx%d (data %p); expected "
                           "positive sizes and data", path ? path : "(null)", w, h, (const void *)data);
     padim_afile a;
     PADIM_TRY(padim_afile_open(&a, path));
-    /* libtiff writes through its own descriptor (a duplicate, closed by TIFFClose); the
-     * atomic file then syncs and renames the same open file. */
     tiff_msg msg;
-    const int fd = dup(fileno(a.f));
-    TIFF *t = fd >= 0 ? tiff_fdopen(fd, a.tmp, "w", &msg) : NULL;
+    tiff_out out = {fileno(a.f), 0};
+    char why[768];
+    TIFFOpenOptions *o = tiff_options(&msg, 0);
+    TIFF *t = o ? TIFFClientOpenExt(a.tmp, "w", &out, tiff_out_read, tiff_out_write, tiff_out_seek, tiff_out_close,
+                                    tiff_out_size, tiff_mem_map, tiff_mem_unmap, o)
+                : NULL;
+    if (o) TIFFOpenOptionsFree(o);
     if (!t) {
-        if (fd >= 0) close(fd);
         padim_afile_abort(&a);
         return padim_fail(PADIM_ERR_IO, "%s: cannot create TIFF: %s", path,
-                          fd >= 0 ? msg.text : strerror(errno));
+                          o ? tiff_out_why(&out, &msg, why, sizeof(why)) : "out of memory");
     }
     float *row = NULL;
     padim_status s = padim_alloc((void **)&row, (size_t)w * sizeof(float), "TIFF row");
@@ -882,14 +923,16 @@ padim_status image_write_tiff_f32(const char *path, int w, int h, const float *d
         for (int y = 0; y < h && s == PADIM_OK; y++) {
             memcpy(row, data + (size_t)y * w, (size_t)w * sizeof(float)); /* libtiff may swab in place */
             if (TIFFWriteScanline(t, row, (uint32_t)y, 0) < 0)
-                s = padim_fail(PADIM_ERR_IO, "%s: cannot write TIFF row %d: %s", path, y, msg.text);
+                s = padim_fail(PADIM_ERR_IO, "%s: cannot write TIFF row %d: %s", path, y,
+                               tiff_out_why(&out, &msg, why, sizeof(why)));
         }
-        if (s == PADIM_OK && !TIFFFlush(t))
-            s = padim_fail(PADIM_ERR_IO, "%s: cannot write TIFF: %s", path,
-                           msg.text[0] ? msg.text : "flush failed (disk full?)");
+        if (s == PADIM_OK && (!TIFFFlush(t) || out.err))
+            s = padim_fail(PADIM_ERR_IO, "%s: cannot write TIFF: %s", path, tiff_out_why(&out, &msg, why, sizeof(why)));
     }
     TIFFClose(t);
     free(row);
+    if (s == PADIM_OK && out.err) /* a write of TIFFClose's own flush */
+        s = padim_fail(PADIM_ERR_IO, "%s: cannot write TIFF: %s", path, tiff_out_why(&out, &msg, why, sizeof(why)));
     if (s != PADIM_OK) {
         padim_afile_abort(&a);
         return s;
