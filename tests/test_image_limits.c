@@ -9,8 +9,10 @@
  * scan, a TIFF "bomb" with a 16-byte strip, a BMP with an impossible palette) fail fast
  * with little memory touched. Also: padim_decode_options (max_pixels exactly at / one
  * below the size), the batch budget of padim_images_load_ex, the config key max_pixels and
- * padim_decode_options_resolve precedence.
+ * padim_decode_options_resolve precedence; preprocessing refuses aspect ratios whose resize
+ * intermediates would dwarf the image.
  */
+#include "image.h"
 #include "padim.h"
 #include "test_util.h"
 
@@ -305,6 +307,28 @@ static void test_options(void) {
     CHECK(cfg.max_pixels == 150000000); /* a failed load leaves cfg as it was */
 }
 
+/* Extreme aspect ratios: refused before the resize allocates its intermediates. */
+static void test_preprocess_aspect(void) {
+    padim_config cfg;
+    padim_config_default(&cfg, PADIM_BACKBONE_RESNET18, PADIM_PRESET_PAPER);
+    float *out = malloc(sizeof(float) * 3 * 256 * 256);
+    uint8_t *px = calloc((size_t)16 * 100000, 1);
+    padim_image thin = {16, 100000, 1, px}; /* paper: 256 x 1600000 resized image */
+    CHECK(padim_preprocess(&thin, &cfg, out) == PADIM_ERR_ARG);
+    CHECK(strstr(padim_last_error(), "16 x 100000") && strstr(padim_last_error(), "aspect ratio"));
+    fprintf(stderr, "paper 16x100000: %s\n", padim_last_error());
+    padim_image ok = {100, 10000, 1, px}; /* aspect 100: 256 x 25600, allowed */
+    CHECK_OK(padim_preprocess(&ok, &cfg, out));
+    padim_config_default(&cfg, PADIM_BACKBONE_RESNET18, PADIM_PRESET_ANOMALIB);
+    padim_image tall = {10, 100000, 1, px}; /* anomalib width pass: (3, 100000, 256) */
+    CHECK(padim_preprocess(&tall, &cfg, out) == PADIM_ERR_ARG);
+    fprintf(stderr, "anomalib 10x100000: %s\n", padim_last_error());
+    padim_image wide = {100000, 10, 1, px};
+    CHECK_OK(padim_preprocess(&wide, &cfg, out)); /* (3, 10, 256): small */
+    free(px);
+    free(out);
+}
+
 /* Cap the address space at what the process maps now plus 256 MB: any attempt to
  * allocate the ~800 MB an over-limit header claims then fails. Not under ASan, which
  * reserves terabytes of shadow memory. */
@@ -334,6 +358,7 @@ int main(void) {
     }
     test_findings();
     test_options();
+    test_preprocess_aspect();
     if (!cap_address_space()) fprintf(stderr, "NOTE: address space not capped (sanitizer build)\n");
     test_over_limit();
     const char *names[] = {"over_limit.png", "over_limit.jpg", "over_limit.tif", "over_limit.bmp",

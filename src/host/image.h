@@ -45,6 +45,11 @@ void image_reader_close(image_reader *r); /* NULL-safe */
 padim_status padim_preprocess(const padim_image *img, const padim_config *cfg, float *out);
 /* Same but stop before normalization: RGB in [0,1], (3, S, S) (for heatmap overlays). */
 padim_status padim_preprocess_rgb(const padim_image *img, const padim_config *cfg, float *out);
+/* Bytes of working memory padim_preprocess needs for a w x h image (its float or uint8
+ * RGB copy and resize intermediates, within a few percent): what a decoding budget adds to
+ * the decoded image. Preprocessing refuses (PADIM_ERR_ARG) aspect ratios whose resize
+ * intermediates would exceed both the image's size and 256 x resize^2 pixels. */
+int64_t padim_preprocess_bytes(int w, int h, const padim_config *cfg);
 
 typedef enum resize_filter { RESIZE_BILINEAR = 0, RESIZE_LANCZOS = 1 } resize_filter;
 

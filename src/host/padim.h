@@ -137,10 +137,12 @@ typedef struct padim_decode_options {
     int64_t max_pixels;      /* width * height above this is refused (PADIM_ERR_FORMAT, the
                                 message names the file, width, height and the limit); the
                                 default admits 150-megapixel industrial cameras */
-    int64_t max_batch_bytes; /* decoded bytes (width * height * channels) held at once by a
-                                batch: padim_images_load_ex refuses a batch above it; fit
-                                and evaluation, which decode and preprocess image by image,
-                                wait for room instead (an image alone always gets it) */
+    int64_t max_batch_bytes; /* bytes held at once by a parallel batch: padim_images_load_ex
+                                refuses a batch whose decoded bytes (width * height *
+                                channels, summed) exceed it; fit and evaluation, which decode
+                                and preprocess image by image, count each image's decoded
+                                bytes plus its preprocessing memory and make a thread wait
+                                for room instead (an image alone always gets it) */
 } padim_decode_options;
 
 typedef struct padim_runtime padim_runtime; /* below */

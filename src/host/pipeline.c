@@ -119,7 +119,8 @@ padim_status padim_images_load(const char *const *paths, int64_t n, int threads,
     return padim_images_load_ex(paths, n, threads, NULL, out);
 }
 
-/* Decoded bytes held at once by the threads of a decode + preprocess loop. A thread
+/* Bytes held at once (decoded image + preprocessing memory) by the threads of a decode +
+ * preprocess loop. A thread
  * waits while others hold bytes and its image does not fit beside them; an image alone
  * always gets the budget, so the loop never deadlocks (each thread holds at most one
  * reservation, and holders never wait). */
@@ -153,7 +154,7 @@ static padim_status decode_preprocess_one(const padim_config *cfg, const char *p
     image_header hdr;
     padim_image img = {0};
     PADIM_TRY(image_reader_open(path, opt, &r, &hdr));
-    const int64_t bytes = (int64_t)hdr.width * hdr.height * hdr.channels;
+    const int64_t bytes = (int64_t)hdr.width * hdr.height * hdr.channels + padim_preprocess_bytes(hdr.width, hdr.height, cfg);
     budget_acquire(budget, bytes);
     padim_status st = image_reader_decode(r, &img);
     image_reader_close(r);
