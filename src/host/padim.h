@@ -248,8 +248,23 @@ void padim_model_set_thresholds(padim_model *m, double image_threshold, double p
 /* ---------------------------------------------------------------- scoring */
 
 /* A scoring session holds the backend (and, on CUDA, the device copy of the model). The
- * model must outlive the scorer (the CPU backend reads its arrays in place). A scorer is
- * not thread-safe: use one per thread. */
+ * model must outlive the scorer (the CPU backend reads its arrays in place).
+ *
+ * Threads (tests/test_threads.c checks this, also under ThreadSanitizer):
+ *   - a model is read-only once fitted or loaded: any number of scorers on any threads
+ *     may share it (padim_model_set_thresholds writes to it: not while others read);
+ *   - a scorer is NOT thread-safe: it owns the input batch and the backend's workspace.
+ *     Use one scorer per thread; one scorer may move between threads if the caller
+ *     serializes its calls. Results do not depend on other threads: scores and maps
+ *     are bit-identical to a single-threaded run;
+ *   - image decoding (padim_image_load*, padim_images_load*), padim_config_*, fitting
+ *     and padim_model_load/save are safe to call from several threads at once on
+ *     different objects; padim_last_error() is per thread;
+ *   - rt->threads sets each call's own OpenMP threads: several scorers each with
+ *     threads = 0 (all cores) oversubscribe the machine; give each threads / n;
+ *   - the CPU backend runs OpenBLAS single-threaded inside its loops by switching
+ *     OpenBLAS's process-wide thread count to 1 while any such loop runs (restored after
+ *     the last one): BLAS calls the application makes meanwhile run on one thread too. */
 typedef struct padim_scorer padim_scorer;
 
 padim_status padim_scorer_create(const padim_model *m, const padim_runtime *rt,
