@@ -15,11 +15,13 @@
 FROM nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04 AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
-# Python references for the tests (NumPy, SciPy, scikit-learn, PIL); tools/setup.sh installs
-# the build packages itself.
+# Test packages: the Python references (NumPy, SciPy, scikit-learn, PIL) and clang with
+# libFuzzer's runtime and LLVM's OpenMP for the fuzz targets; tools/setup.sh installs the
+# build packages itself (its build_pkgs, e.g. libpng-dev, libjpeg-dev for the decoders).
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-numpy python3-scipy python3-sklearn python3-pil \
+        clang libclang-rt-dev libomp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

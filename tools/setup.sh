@@ -18,8 +18,10 @@ case "$mode" in demo|test|build) ;; *) echo "usage: tools/setup.sh demo|test|bui
 # Debian, libjpeg-turbo8-dev on Ubuntu), libtiff (TIFF), stb (BMP, and the PNG writer).
 build_pkgs=(build-essential cmake ninja-build pkg-config libopenblas-dev liblapacke-dev libtiff-dev
             libstb-dev libpng-dev libjpeg-dev libcjson-dev libyaml-dev)
-# Test references: PyTorch/torchvision (CPU), NumPy, SciPy, scikit-learn, PIL (Debian's).
-test_pkgs=(python3 python3-numpy python3-scipy python3-sklearn python3-pil python3-torch python3-torchvision)
+# Test references: PyTorch/torchvision (CPU), NumPy, SciPy, scikit-learn, PIL (Debian's);
+# clang with libFuzzer's runtime and LLVM's OpenMP for the fuzz targets (tests/fuzz/).
+test_pkgs=(python3 python3-numpy python3-scipy python3-sklearn python3-pil python3-torch python3-torchvision
+           clang libclang-rt-dev libomp-dev)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
