@@ -136,6 +136,15 @@ def bmp32(arr, alpha):
     return b"BM" + struct.pack("<IHHI", 14 + 40 + len(px), 0, 0, 54) + hdr + px
 
 
+def bmp16(w, h):
+    """16-bit BI_RGB BMP (5-5-5): stb replicates the bits, PIL computes v * 255 // 31."""
+    vals = (np.arange(w * h, dtype=np.uint32) * 517 & 0x7FFF).astype(np.uint16).reshape(h, w)
+    stride = (w * 2 + 3) // 4 * 4
+    px = b"".join(r.astype("<u2").tobytes().ljust(stride, b"\0") for r in vals[::-1])
+    hdr = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 16, 0, len(px), 2835, 2835, 0, 0)
+    return b"BM" + struct.pack("<IHHI", 14 + 40 + len(px), 0, 0, 54) + hdr + px
+
+
 def main(d):
     os.makedirs(d, exist_ok=True)
     rng = np.random.default_rng(20261201)
@@ -230,6 +239,7 @@ def main(d):
     add_pil("bmp_gray8.bmp", saved(Image.fromarray(gray, "L"), "BMP"), 3)
     add_pil("bmp_1bit.bmp", saved(Image.fromarray(gray > 100).convert("1"), "BMP"), 3)
     add_pil("bmp_32bit.bmp", bmp32(odd, np.full(odd.shape[:2], 255, np.uint8)), 4)
+    add_pil("bmp_16bit_555.bmp", bmp16(37, 5), 3, 1)  # 1 LSB: see src/host/image.c
     b = bytearray(saved(Image.fromarray(gray > 100).convert("1"), "BMP"))
     struct.pack_into("<I", b, 46, 256)  # 256 colours declared for 1-bit pixels
     add_refuse("bmp_impossible_palette.bmp", bytes(b), "palette")

@@ -23,6 +23,8 @@
  *   16-bit samples (PNG or TIFF) -> 8 bits rounded: (v * 255 + 32767) / 65535 (libpng's
  *   png_set_scale_16 computes exactly this). PIL takes the high byte for 16-bit RGB PNGs
  *   instead, so such files may differ from PIL by 1 LSB.
+ *   BMP: palette and 24-bit files decode as PIL does; 16-bit (5-5-5 / 5-6-5) BMPs may
+ *   differ by 1 LSB (stb_image replicates the high bits, PIL computes v * 255 / 31).
  *   JPEG: gray -> 1, YCbCr/RGB -> 3 (libjpeg's colour conversion, as PIL); CMYK and YCCK
  *   are refused with a hint. EXIF orientation is not applied (PIL's open does not either).
  *   TIFF layouts outside the direct path (palette, YCbCr, tiled, planar, 1/2/4-bit) go
