@@ -3,8 +3,9 @@
  * shared read-only by several threads, each with its own scorer, each decoding the test
  * images itself (PNG, and the same images as JPEG, BMP and TIFF, so every decoder runs
  * concurrently), scoring them several times and comparing scores and maps bit for bit
- * with a single-threaded run. Also padim_images_load_ex from several threads at once, and
- * failures on several threads (padim_last_error is per thread). Built twice: in the normal
+ * with a single-threaded run. Also padim_images_load_ex from several threads at once,
+ * failures on several threads (padim_last_error is per thread), and a fit whose decoding
+ * budget (1 byte) makes its threads wait for each other. Built twice: in the normal
  * build (the results) and with ThreadSanitizer by tests/run_tsan.sh (the races), where
  * OpenMP is given one thread (libgomp is not instrumented: TSan would report its
  * internals) and OpenBLAS one thread, so every thread here is one this test starts.
@@ -142,6 +143,27 @@ int main(void) {
     ref_maps = malloc(sizeof(float) * N_IMAGES * (size_t)S * S);
     CHECK_OK(score_all(ref_scores, ref_maps));
     fprintf(stderr, "single thread: scores %.6f %.6f %.6f\n", ref_scores[0], ref_scores[1], ref_scores[2]);
+
+    /* The decoding budget: 1 byte makes every image wait for the others to finish (an
+     * image alone always gets the budget); the model must come out the same. */
+    padim_runtime tight;
+    runtime_one_thread(&tight);
+    tight.threads = 2;
+    tight.decode.max_batch_bytes = 1;
+    padim_model *m2 = NULL;
+    CHECK_OK(padim_fit_files(&cfg, &tight, train_paths, 6, &m2));
+    if (m2) {
+        float s2[N_IMAGES];
+        float *maps2 = malloc(sizeof(float) * N_IMAGES * (size_t)S * S);
+        model = m2;
+        CHECK_OK(score_all(s2, maps2));
+        model = m;
+        CHECK(memcmp(s2, ref_scores, sizeof(s2)) == 0);
+        fprintf(stderr, "fit with max_batch_bytes = 1 on 2 threads: %s\n",
+                memcmp(s2, ref_scores, sizeof(s2)) ? "DIFFERENT model" : "same scores");
+        free(maps2);
+        padim_model_free(m2);
+    }
 
     pthread_t th[N_THREADS];
     worker w[N_THREADS];

@@ -188,7 +188,11 @@ static padim_status preprocess_batch(const padim_config *cfg, const char *const 
     const double t0 = padim_now();
     double t_decode = 0, t_pre = 0;
     first_error err = {PADIM_OK, n, ""};
-    decode_budget budget = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, opt ? opt->max_batch_bytes : 0, 0};
+    decode_budget budget;
+    budget.limit = opt ? opt->max_batch_bytes : 0;
+    budget.used = 0;
+    if (pthread_mutex_init(&budget.mu, NULL) != 0 || pthread_cond_init(&budget.cv, NULL) != 0)
+        return padim_fail(PADIM_ERR_NOMEM, "cannot create the decoding budget's mutex");
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(+ : t_decode, t_pre)
     for (int64_t i = 0; i < n; i++) {
         padim_status st;
