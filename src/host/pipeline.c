@@ -120,10 +120,9 @@ padim_status padim_images_load(const char *const *paths, int64_t n, int threads,
 }
 
 /* Bytes held at once (decoded image + preprocessing memory) by the threads of a decode +
- * preprocess loop. A thread
- * waits while others hold bytes and its image does not fit beside them; an image alone
- * always gets the budget, so the loop never deadlocks (each thread holds at most one
- * reservation, and holders never wait). */
+ * preprocess loop. A thread waits while others hold bytes and its image does not fit
+ * beside them; an image alone always gets the budget, so the loop never deadlocks (each
+ * thread holds at most one reservation, and holders never wait). */
 typedef struct decode_budget {
     pthread_mutex_t mu;
     pthread_cond_t cv;
