@@ -7,4 +7,4 @@ set_target_properties(padim_fault_inject PROPERTIES PREFIX "" OUTPUT_NAME padim_
 add_test(NAME fault_writers
          COMMAND ${CMAKE_SOURCE_DIR}/tests/test_fault_writers.sh $<TARGET_FILE:padim-gpu>
                  $<TARGET_FILE:padim_fault_inject>)
-set_tests_properties(fault_writers PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)
+set_tests_properties(fault_writers PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 LABELS slow)

@@ -5,5 +5,5 @@
 padim_add_test(test_threads tests/test_threads.c)
 if(NOT PADIM_TSAN AND NOT PADIM_FUZZ)
   add_test(NAME tsan_threads COMMAND ${CMAKE_SOURCE_DIR}/tests/run_tsan.sh ${CMAKE_BINARY_DIR}/tsan)
-  set_tests_properties(tsan_threads PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1200)
+  set_tests_properties(tsan_threads PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1200 LABELS slow)
 endif()
