@@ -23,6 +23,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-numpy python3-scipy python3-sklearn python3-pil \
         python3-tifffile python3-cffi python3-pytest python3-venv python3-dev python3-setuptools python3-wheel \
+        clang libclang-rt-dev libomp-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -35,15 +36,16 @@ RUN tools/setup.sh build \
 FROM nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04 AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
-# Runtime libraries of the binary (OpenBLAS, LAPACKE, libtiff, stb, cJSON, libyaml, OpenMP)
+# Runtime libraries of the binary (OpenBLAS, LAPACKE, libtiff, libpng, libjpeg-turbo, stb,
+# cJSON, libyaml, OpenMP)
 # and python3 for benchmarks/nightly_mvtec.py (standard library only). CUDA, cuBLAS,
 # cuSOLVER and cuDNN come with the base image.
 # Versions are not pinned (DL3008): the base image tag is pinned, and Ubuntu replaces exact
 # package versions with security updates, which would break a pinned build.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopenblas0 liblapacke libtiff6 libstb0t64 libcjson1 \
-        libyaml-0-2 libgomp1 python3 \
+ && apt-get install -y --no-install-recommends libopenblas0 liblapacke libtiff6 libpng16-16t64 libjpeg-turbo8 \
+        libstb0t64 libcjson1 libyaml-0-2 libgomp1 python3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/padim-gpu /usr/local/bin/padim-gpu
 COPY --from=build /src/configs /usr/local/share/padim-gpu/configs

@@ -14,3 +14,5 @@ endforeach()
 # float16 rounding) as the independent reader.
 padim_add_test(test_tiff_f16 tests/test_tiff_f16.c)
 set_tests_properties(test_tiff_f16 PROPERTIES ENVIRONMENT "PADIM_PYTHON=${PADIM_PYTHON}")
+# The atomic writer's clean-up of temporaries left by killed writers.
+padim_add_test(test_atomic_file tests/test_atomic_file.c)

@@ -17,3 +17,18 @@ set_tests_properties(test_image_real PROPERTIES
 if(EXISTS ${PADIM_PYTHON})
   set_tests_properties(test_image_real PROPERTIES DEPENDS image_ref_runtime)
 endif()
+
+# Every decoder against PIL, pixel for pixel, on files made at test time by
+# tests/make_image_fixtures.py (skipped, exit 77, without PIL / NumPy).
+if(EXISTS ${PADIM_PYTHON})
+  add_test(NAME image_pil_fixtures
+    COMMAND ${PADIM_PYTHON} ${CMAKE_SOURCE_DIR}/tests/make_image_fixtures.py ${CMAKE_BINARY_DIR}/image_pil)
+  set_tests_properties(image_pil_fixtures PROPERTIES SKIP_RETURN_CODE 77)
+endif()
+padim_add_test(test_image_pil tests/test_image_pil.c)
+set_tests_properties(test_image_pil PROPERTIES ENVIRONMENT "PADIM_IMAGE_FIXTURE_DIR=${CMAKE_BINARY_DIR}/image_pil")
+if(EXISTS ${PADIM_PYTHON})
+  set_tests_properties(test_image_pil PROPERTIES DEPENDS image_pil_fixtures)
+endif()
+# Hostile headers (huge dimensions, impossible palettes, bombs) refused from the header.
+padim_add_test(test_image_limits tests/test_image_limits.c)

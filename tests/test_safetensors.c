@@ -276,6 +276,17 @@ static void test_bad_files(void) {
     write_raw(p, strlen(mt), mt, NULL, 0);
     expect_error("non-string metadata", p, PADIM_ERR_FORMAT, "'k'");
 
+    /* found by tests/fuzz (fuzz_model): a second __metadata__ block leaked the first */
+    snprintf(p, sizeof(p), "%s", tmp_path("meta2.safetensors"));
+    const char *m2 = "{\"__metadata__\":{\"a\":\"1\"},\"__metadata__\":{\"a\":\"2\"}}";
+    write_raw(p, strlen(m2), m2, NULL, 0);
+    expect_error("__metadata__ twice", p, PADIM_ERR_FORMAT, "__metadata__ appears twice");
+
+    snprintf(p, sizeof(p), "%s", tmp_path("metakey2.safetensors"));
+    const char *mk = "{\"__metadata__\":{\"format\":\"pt\",\"x\":\"1\",\"format\":\"padim-gpu-model\"}}";
+    write_raw(p, strlen(mk), mk, NULL, 0);
+    expect_error("metadata key twice", p, PADIM_ERR_FORMAT, "'format' appears twice");
+
     snprintf(p, sizeof(p), "%s", tmp_path("does_not_exist.safetensors"));
     expect_error("missing file", p, PADIM_ERR_IO, NULL);
 }

@@ -14,15 +14,18 @@ cd "$(dirname "$0")/.."
 mode=${1:-demo}
 case "$mode" in demo|test|build) ;; *) echo "usage: tools/setup.sh demo|test|build" >&2; exit 2 ;; esac
 
+# Image decoders: libpng (PNG), libjpeg-turbo (JPEG; libjpeg-dev is libjpeg62-turbo-dev on
+# Debian, libjpeg-turbo8-dev on Ubuntu), libtiff (TIFF), stb (BMP, and the PNG writer).
 build_pkgs=(build-essential cmake ninja-build pkg-config libopenblas-dev liblapacke-dev libtiff-dev
-            libstb-dev libpng-dev libcjson-dev libyaml-dev)
+            libstb-dev libpng-dev libjpeg-dev libcjson-dev libyaml-dev)
 # Test references: PyTorch/torchvision (CPU), NumPy, SciPy, scikit-learn, PIL (Debian's); the
 # Python bindings' test (tests/test_python.sh) also builds python/ in a venv: cffi, pytest,
 # venv, the Python headers, setuptools and wheel; tifffile reads the float16 TIFFs back;
-# headless Chromium renders the eval reports.
+# headless Chromium renders the eval reports; clang with libFuzzer's runtime and LLVM's
+# OpenMP builds the fuzz targets (tests/fuzz/).
 test_pkgs=(python3 python3-numpy python3-scipy python3-sklearn python3-pil python3-torch python3-torchvision
            python3-cffi python3-pytest python3-venv python3-dev python3-setuptools python3-wheel
-           python3-tifffile chromium)
+           python3-tifffile chromium clang libclang-rt-dev libomp-dev)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

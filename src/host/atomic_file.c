@@ -1,15 +1,118 @@
 /*
  * atomic_file.c - see atomic_file.h. The temporary file lives in the target's directory so
- * that rename() stays within one filesystem (and so is atomic on POSIX).
+ * that rename() stays within one filesystem (and so is atomic on POSIX). Temporaries of
+ * writers that were killed are removed by the next writer of the same target.
  */
 #include "atomic_file.h"
 #include "common.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+/* ---------------------------------------------------------------- stale temporaries */
+
+#define TMP_TAG ".padim-tmp."
+
+/* The writer PID of a temporary name ".<target>.padim-tmp.<pid>.<n>" when name is one
+ * (for any target: *target_len gets its length), else 0. */
+static long tmp_owner(const char *name, size_t *target_len) {
+    if (name[0] != '.') return 0;
+    const char *tag = NULL;
+    for (const char *p = strstr(name + 1, TMP_TAG); p; p = strstr(p + 1, TMP_TAG)) tag = p; /* the last */
+    if (!tag || tag == name + 1) return 0;
+    const char *p = tag + strlen(TMP_TAG);
+    char *end;
+    errno = 0;
+    const long pid = strtol(p, &end, 10);
+    if (errno || end == p || *end != '.' || pid <= 0 || p[0] < '0' || p[0] > '9') return 0;
+    const char *n = end + 1;
+    if (!*n) return 0;
+    for (; *n; n++)
+        if (*n < '0' || *n > '9') return 0;
+    *target_len = (size_t)(tag - name - 1);
+    return pid;
+}
+
+static int pid_dead(long pid) { return pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
+
+/* Temporaries left by writers that died (SIGKILL, power loss) in a directory this process
+ * writes to: listed once per directory per process (a folder of 100 000 heatmaps is not
+ * read again for each one), then each target's own are removed when that target is next
+ * opened. Only names of our exact pattern, regular files owned by this user, whose writer
+ * PID no longer exists (checked again right before unlink). Caveat: in a folder shared
+ * between hosts or PID namespaces a live writer elsewhere can look dead here; its rename
+ * then fails and it reports the error: a target is never damaged. */
+typedef struct stale_dir {
+    char *dir;
+    char **names; /* candidates not yet removed */
+    size_t n;
+    struct stale_dir *next;
+} stale_dir;
+
+static pthread_mutex_t stale_mu = PTHREAD_MUTEX_INITIALIZER;
+static stale_dir *stale_dirs;
+
+static stale_dir *stale_scan(const char *dir) {
+    stale_dir *sd = calloc(1, sizeof(*sd));
+    if (!sd || !(sd->dir = strdup(dir))) {
+        free(sd);
+        return NULL;
+    }
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t tl;
+        const long pid = tmp_owner(e->d_name, &tl);
+        if (!pid || !pid_dead(pid)) continue;
+        char **v = realloc(sd->names, (sd->n + 1) * sizeof(char *));
+        if (!v) break;
+        sd->names = v;
+        if ((sd->names[sd->n] = strdup(e->d_name))) sd->n++;
+    }
+    if (d) closedir(d);
+    sd->next = stale_dirs;
+    stale_dirs = sd;
+    return sd;
+}
+
+static void remove_stale_temporaries(const char *path, size_t dir_len) {
+    char dir[4096];
+    if (dir_len >= sizeof(dir)) return;
+    if (dir_len) snprintf(dir, sizeof(dir), "%.*s", (int)dir_len, path);
+    else snprintf(dir, sizeof(dir), "./");
+    const char *base = path + dir_len;
+    const size_t base_len = strlen(base);
+    pthread_mutex_lock(&stale_mu);
+    stale_dir *sd = stale_dirs;
+    while (sd && strcmp(sd->dir, dir)) sd = sd->next;
+    if (!sd) sd = stale_scan(dir);
+    for (size_t i = 0; sd && i < sd->n;) {
+        size_t tl = 0;
+        const char *name = sd->names[i];
+        const long pid = tmp_owner(name, &tl);
+        if (tl != base_len || memcmp(name + 1, base, base_len)) {
+            i++;
+            continue;
+        }
+        char full[4400];
+        struct stat sb;
+        snprintf(full, sizeof(full), "%s%s", dir, name);
+        if (pid_dead(pid) && lstat(full, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_uid == geteuid())
+            unlink(full);
+        free(sd->names[i]);
+        sd->names[i] = sd->names[--sd->n];
+    }
+    pthread_mutex_unlock(&stale_mu);
+}
+
+/* ---------------------------------------------------------------- the writer */
 
 padim_status padim_afile_open(padim_afile *a, const char *path) {
     static atomic_uint counter;
@@ -19,6 +122,7 @@ padim_status padim_afile_open(padim_afile *a, const char *path) {
     const size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
     const char *base = path + dir_len;
     if (!*base) return padim_fail(PADIM_ERR_ARG, "%s: output path names a directory", path);
+    remove_stale_temporaries(path, dir_len);
     const size_t tlen = strlen(path) + 64;
     PADIM_TRY(padim_alloc((void **)&a->tmp, tlen, "temporary file name"));
     const unsigned id = atomic_fetch_add(&counter, 1u);

@@ -5,7 +5,12 @@
  * reader never sees a half-written output and a failed save leaves an existing file intact.
  *
  * Temporary names are hidden and say what they are: "<dir>/.<name>.padim-tmp.<pid>.<n>";
- * no output of padim-gpu is ever named so. Nothing is left behind on failure.
+ * no output of padim-gpu is ever named so. Nothing is left behind on failure. A process
+ * killed while saving (SIGKILL, power loss) leaves its temporary, never a damaged target:
+ * the next padim_afile_open of the same target removes such leftovers, i.e. files named
+ * ".<name>.padim-tmp.<pid>.<n>" beside it that are regular, owned by this user, and whose
+ * <pid> is not a running process (kill(pid, 0) fails with ESRCH). The directory is listed
+ * once per process, so writing many files into one folder stays linear.
  */
 #ifndef PADIM_ATOMIC_FILE_H
 #define PADIM_ATOMIC_FILE_H

@@ -8,6 +8,8 @@
  *   weights: path (relative to the config file's directory)
  *   resize: int   crop: int (0 = none)   d: int   seed: int   eps: float   sigma: float
  *   batch: int    factor_dtype: f32 | f16
+ *   max_pixels: int (width * height above which an image file is refused before it is
+ *               decoded; 0 = the library default, PADIM_DEFAULT_MAX_PIXELS = 2^28)
  */
 #include "common.h"
 
@@ -16,6 +18,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <yaml.h>
+
+/* Largest max_pixels accepted: both sides at PADIM_MAX_IMAGE_SIDE. */
+#define PADIM_MAX_CONFIG_PIXELS ((long long)PADIM_MAX_IMAGE_SIDE * PADIM_MAX_IMAGE_SIDE)
 
 const char *padim_preset_name(padim_preset p) { return p == PADIM_PRESET_PAPER ? "paper" : "anomalib"; }
 
@@ -49,6 +54,18 @@ static padim_status parse_int(const char *path, const char *key, const char *v, 
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end || x < lo || x > hi)
         return padim_fail(PADIM_ERR_ARG, "%s: key '%s': expected an integer in [%ld, %ld], found '%s'",
+                          path, key, lo, hi, v);
+    *out = x;
+    return PADIM_OK;
+}
+
+static padim_status parse_ll(const char *path, const char *key, const char *v, long long lo, long long hi,
+                             long long *out) {
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi)
+        return padim_fail(PADIM_ERR_ARG, "%s: key '%s': expected an integer in [%lld, %lld], found '%s'",
                           path, key, lo, hi, v);
     *out = x;
     return PADIM_OK;
@@ -111,10 +128,14 @@ static padim_status apply_key(const char *path, padim_config *cfg, const char *k
         if (!strcmp(v, "f32")) cfg->factor_fp16 = 0;
         else if (!strcmp(v, "f16")) cfg->factor_fp16 = 1;
         else return padim_fail(PADIM_ERR_ARG, "%s: key 'factor_dtype': expected f32 or f16, found '%s'", path, v);
+    } else if (!strcmp(key, "max_pixels")) {
+        long long p = 0;
+        PADIM_TRY(parse_ll(path, key, v, 0, PADIM_MAX_CONFIG_PIXELS, &p));
+        cfg->max_pixels = p;
     } else {
         return padim_fail(PADIM_ERR_ARG,
                           "%s: unknown key '%s' (known: backbone, preset, weights, resize, crop, d, "
-                          "seed, eps, sigma, batch, factor_dtype)", path, key);
+                          "seed, eps, sigma, batch, factor_dtype, max_pixels)", path, key);
     }
     return PADIM_OK;
 }
@@ -131,6 +152,9 @@ padim_status padim_config_validate(const padim_config *cfg) {
         return padim_fail(PADIM_ERR_ARG, "d = %d out of range: %s has %d embedding channels",
                           cfg->d, padim_backbone_name(cfg->backbone), C);
     if (cfg->batch < 1) return padim_fail(PADIM_ERR_ARG, "batch must be >= 1, got %d", cfg->batch);
+    if (cfg->max_pixels < 0 || cfg->max_pixels > PADIM_MAX_CONFIG_PIXELS)
+        return padim_fail(PADIM_ERR_ARG, "max_pixels = %lld out of range: expected 0 (default) to %lld",
+                          (long long)cfg->max_pixels, (long long)PADIM_MAX_CONFIG_PIXELS);
     return PADIM_OK;
 }
 

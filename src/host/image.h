@@ -1,6 +1,7 @@
 /*
  * image.h - image input/output and preprocessing (the first stage of the pipeline).
- *   decode: stb_image (PNG, JPEG, BMP) and libtiff (TIFF 8/16-bit, gray/RGB/alpha).
+ *   decode: libpng (PNG), libjpeg-turbo (JPEG), libtiff (TIFF), stb_image (BMP), each
+ *           after a header check against padim_decode_options (image.c).
  *   preprocess (padim_preprocess): to RGB float [0,1], resize (preset), crop, normalize.
  *   outputs: PNG (stb_image_write) and float32 TIFF maps (libtiff), atomic; the heatmap
  *            overlay drawn into a PNG is render.h's.
@@ -20,12 +21,36 @@
 
 #include "padim.h"
 
+#include <stddef.h>
 #include <stdint.h>
+
+/* Decoding in two steps (image.c), so that a caller can budget memory between them:
+ * open reads the file (or takes a buffer) and its header, checks the limits and fills
+ * *hdr; decode allocates width * height * channels bytes and decodes. Errors name the
+ * path (or name). padim_image_load_ex is open + decode + close. */
+typedef struct image_reader image_reader;
+typedef struct image_header {
+    int width, height, channels; /* of the decoded padim_image */
+    const char *format;          /* "PNG", "JPEG", "TIFF", "BMP" */
+} image_header;
+padim_status image_reader_open(const char *path, const padim_decode_options *opt,
+                               image_reader **out, image_header *hdr);
+/* The same over a file already in memory (borrowed until close; the fuzzers use it). */
+padim_status image_reader_open_memory(const char *name, const uint8_t *buf, size_t len,
+                                      const padim_decode_options *opt, image_reader **out,
+                                      image_header *hdr);
+padim_status image_reader_decode(image_reader *r, padim_image *out);
+void image_reader_close(image_reader *r); /* NULL-safe */
 
 /* Preprocess one decoded image into out (3, S, S), S = padim_config_input_size(cfg). */
 padim_status padim_preprocess(const padim_image *img, const padim_config *cfg, float *out);
 /* Same but stop before normalization: RGB in [0,1], (3, S, S) (for heatmap overlays). */
 padim_status padim_preprocess_rgb(const padim_image *img, const padim_config *cfg, float *out);
+/* Bytes of working memory padim_preprocess needs for a w x h image (its float or uint8
+ * RGB copy and resize intermediates, within a few percent): what a decoding budget adds to
+ * the decoded image. Preprocessing refuses (PADIM_ERR_ARG) aspect ratios whose resize
+ * intermediates would exceed both the image's size and 256 x resize^2 pixels. */
+int64_t padim_preprocess_bytes(int w, int h, const padim_config *cfg);
 
 typedef enum resize_filter { RESIZE_BILINEAR = 0, RESIZE_LANCZOS = 1 } resize_filter;
 

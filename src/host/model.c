@@ -11,7 +11,9 @@
  *   pixel_threshold, score_min, score_max, padim_version, weights_source; optional (absent
  *   in files written before good-only calibration): calibration ("none" | "good_quantile"),
  *   calibration_fpr, calibration_images, calibration_image_threshold,
- *   calibration_pixel_threshold, calibration_score_min, calibration_score_max.
+ *   calibration_pixel_threshold, calibration_score_min, calibration_score_max;
+ *   and max_pixels (the decoding limit of the config; optional: files without it read as 0 =
+ *   default).
  * Tensors:
  *   "idx"    I32 (D)          kept channel indices, in sampling order
  *   "mean"   F32 (P, D)
@@ -170,6 +172,7 @@ static padim_status save_to(const padim_model *m, st_writer *w, uint16_t **half,
     }
     PADIM_TRY(st_writer_meta(w, "padim_version", PADIM_VERSION_STRING));
     PADIM_TRY(st_writer_meta(w, "weights_source", c->weights));
+    PADIM_TRY(meta_ll(w, "max_pixels", c->max_pixels));
 
     const int64_t P = m->P, D = m->D, T = padim_tri(m->D);
     const int64_t idx_shape[1] = {D}, mean_shape[2] = {P, D}, factor_shape[2] = {P, T};
@@ -331,6 +334,10 @@ static padim_status read_config(const st_file *f, padim_config *cfg, long long *
     cfg->factor_fp16 = !strcmp(s, "F16");
     PADIM_TRY(meta_str(f, "weights_source", &s));
     snprintf(cfg->weights, sizeof(cfg->weights), "%s", s); /* informative; may truncate */
+    if (st_meta(f, "max_pixels")) { /* added after version 1 shipped: optional */
+        PADIM_TRY(meta_int(f, "max_pixels", 0, (long long)PADIM_MAX_IMAGE_SIDE * PADIM_MAX_IMAGE_SIDE, &v));
+        cfg->max_pixels = v;
+    }
     if (padim_config_validate(cfg) != PADIM_OK)
         return padim_fail_context(PADIM_ERR_FORMAT, "%s: model configuration", path);
 

@@ -93,6 +93,10 @@ typedef struct padim_config {
                             PADIM_DEFAULT_BATCH). A fitted model stores the batch it was
                             fitted with here: the default batch of its scorers. */
     int factor_fp16;     /* store the precision factor as fp16 in the model file */
+    int64_t max_pixels;  /* decoding limit (width * height) of every image read with this
+                            config or the model fitted from it; 0 = PADIM_DEFAULT_MAX_PIXELS.
+                            Stored in the model file (optional key, absent = 0). A
+                            runtime's decode.max_pixels, when set, takes precedence. */
 } padim_config;
 
 /* Defaults of a backbone and preset (weights path left empty). */
@@ -134,11 +138,52 @@ typedef struct padim_image {
 padim_status padim_list_images(const char *dir, int recursive, char ***paths, int64_t *n);
 void padim_free_paths(char **paths, int64_t n);
 
-/* Decode PNG / JPEG / BMP (stb_image) or TIFF (libtiff). */
+/* Limits on what decoding may cost, checked from each file's header before anything is
+ * allocated for its pixels. A field <= 0 means its default. */
+#define PADIM_DEFAULT_MAX_PIXELS ((int64_t)1 << 28)      /* 268,435,456 = 16384 x 16384 */
+#define PADIM_DEFAULT_MAX_BATCH_BYTES ((int64_t)4 << 30) /* 4 GiB of decoded pixels */
+#define PADIM_MAX_IMAGE_SIDE (1 << 24)                   /* width and height, fixed */
+typedef struct padim_decode_options {
+    int64_t max_pixels;      /* width * height above this is refused (PADIM_ERR_FORMAT, the
+                                message names the file, width, height and the limit); the
+                                default admits 150-megapixel industrial cameras */
+    int64_t max_batch_bytes; /* bytes held at once by a parallel batch: padim_images_load_ex
+                                refuses a batch whose decoded bytes (width * height *
+                                channels, summed) exceed it; fit and evaluation, which decode
+                                and preprocess image by image, count each image's decoded
+                                bytes plus its preprocessing memory and make a thread wait
+                                for room instead (an image alone always gets it) */
+} padim_decode_options;
+
+typedef struct padim_runtime padim_runtime; /* below */
+
+/* Both fields set to their defaults. */
+void padim_decode_options_default(padim_decode_options *opt);
+/* The options in force for a runtime and a config (either may be NULL): max_pixels is
+ * rt->decode.max_pixels when > 0, else cfg->max_pixels when > 0, else the default;
+ * max_batch_bytes is rt->decode.max_batch_bytes when > 0, else the default. Fit and
+ * evaluation use exactly this (cfg = the fit config, or the model's config). */
+void padim_decode_options_resolve(const padim_runtime *rt, const padim_config *cfg,
+                                  padim_decode_options *out);
+
+/* Decode one image file, the format chosen by its content (never its extension):
+ *   PNG  libpng (CRC and stream checks on; 16-bit rounded to 8 bits, see image.c)
+ *   JPEG libjpeg-turbo, set up as PIL decodes (islow IDCT, fancy upsampling): pixels
+ *        equal PIL's; a corrupt-data warning is an error; CMYK/YCCK JPEGs are refused
+ *   TIFF libtiff (first page)
+ *   BMP  stb_image, after header, palette and length checks of our own
+ * opt NULL = defaults. On failure *out is zeroed and the message names the file and what
+ * is wrong with it. padim_image_load(path, out) = padim_image_load_ex(path, NULL, out). */
+padim_status padim_image_load_ex(const char *path, const padim_decode_options *opt,
+                                 padim_image *out);
 padim_status padim_image_load(const char *path, padim_image *out);
 void padim_image_free(padim_image *img);
-/* Decode n files in parallel (threads, 0 = all cores) into out[0..n). On failure every
- * image is freed and the error names the first failing file (in list order). */
+/* Decode n files in parallel (threads, 0 = all cores) into out[0..n), every image within
+ * opt (NULL = defaults), and all of them together within opt->max_batch_bytes (the
+ * outputs are all held at once). On failure every image is freed and the error names the
+ * first failing file (in list order). padim_images_load = the same with opt NULL. */
+padim_status padim_images_load_ex(const char *const *paths, int64_t n, int threads,
+                                  const padim_decode_options *opt, padim_image *out);
 padim_status padim_images_load(const char *const *paths, int64_t n, int threads, padim_image *out);
 
 /* ---------------------------------------------------------------- runtime options */
@@ -168,6 +213,8 @@ typedef struct padim_runtime {
     int batch;                  /* images per backbone batch of fit and scoring (the size
                                    the backend is created for); 0 = the config's, see
                                    padim_runtime_batch */
+    padim_decode_options decode; /* image decoding limits; 0 fields = the config's / model's
+                                    max_pixels, else the defaults (padim_decode_options_resolve) */
 } padim_runtime;
 
 /* Defaults: device auto, fp32, all threads, batch 0 (the config's), no progress. */
@@ -219,8 +266,23 @@ void padim_model_set_thresholds(padim_model *m, double image_threshold, double p
 /* ---------------------------------------------------------------- scoring */
 
 /* A scoring session holds the backend (and, on CUDA, the device copy of the model). The
- * model must outlive the scorer (the CPU backend reads its arrays in place). A scorer is
- * not thread-safe: use one per thread. */
+ * model must outlive the scorer (the CPU backend reads its arrays in place).
+ *
+ * Threads (tests/test_threads.c checks this, also under ThreadSanitizer):
+ *   - a model is read-only once fitted or loaded: any number of scorers on any threads
+ *     may share it (padim_model_set_thresholds writes to it: not while others read);
+ *   - a scorer is NOT thread-safe: it owns the input batch and the backend's workspace.
+ *     Use one scorer per thread; one scorer may move between threads if the caller
+ *     serializes its calls. Results do not depend on other threads: scores and maps
+ *     are bit-identical to a single-threaded run;
+ *   - image decoding (padim_image_load*, padim_images_load*), padim_config_*, fitting
+ *     and padim_model_load/save are safe to call from several threads at once on
+ *     different objects; padim_last_error() is per thread;
+ *   - rt->threads sets each call's own OpenMP threads: several scorers each with
+ *     threads = 0 (all cores) oversubscribe the machine; give each threads / n;
+ *   - the CPU backend runs OpenBLAS single-threaded inside its loops by switching
+ *     OpenBLAS's process-wide thread count to 1 while any such loop runs (restored after
+ *     the last one): BLAS calls the application makes meanwhile run on one thread too. */
 typedef struct padim_scorer padim_scorer;
 
 padim_status padim_scorer_create(const padim_model *m, const padim_runtime *rt,

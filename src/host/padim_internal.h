@@ -30,6 +30,13 @@ struct padim_model {
     int64_t file_bytes;
 };
 
+/* Score n image files with s: each thread decodes and preprocesses one image at a time
+ * (decoded pixels bounded by the threads and the decoding budget, not by the batch), with
+ * the decoding options of s's runtime and model (padim_decode_options_resolve). sizes:
+ * NULL or (n, 2) width, height of each file; scores (n); maps NULL or (n, S, S). */
+padim_status pipeline_score_files(padim_scorer *s, const char *const *paths, int64_t n, int *sizes,
+                                  float *scores, float *maps);
+
 /* Allocate a model's arrays for cfg (weights loaded by the caller). */
 padim_status padim_model_alloc(const padim_config *cfg, padim_model **out);
 

@@ -9,6 +9,8 @@
 #include "padim_internal.h"
 #include "rng.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,12 +78,34 @@ static void first_error_record(first_error *e, int64_t i, padim_status st) {
     }
 }
 
-padim_status padim_images_load(const char *const *paths, int64_t n, int threads, padim_image *out) {
+padim_status padim_images_load_ex(const char *const *paths, int64_t n, int threads,
+                                  const padim_decode_options *opt_in, padim_image *out) {
+    padim_decode_options opt;
+    padim_decode_options_resolve(NULL, NULL, &opt);
+    if (opt_in && opt_in->max_pixels > 0) opt.max_pixels = opt_in->max_pixels;
+    if (opt_in && opt_in->max_batch_bytes > 0) opt.max_batch_bytes = opt_in->max_batch_bytes;
     first_error err = {PADIM_OK, n, ""};
     memset(out, 0, (size_t)n * sizeof(padim_image));
+    /* Every output is held until return: the batch's bytes are reserved from the header,
+     * before decoding, and a batch that would exceed the budget fails. */
+    _Atomic int64_t used = 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(padim_thread_count(threads))
     for (int64_t i = 0; i < n; i++) {
-        padim_status st = padim_image_load(paths[i], &out[i]);
+        image_reader *r = NULL;
+        image_header hdr;
+        padim_status st = image_reader_open(paths[i], &opt, &r, &hdr);
+        if (st == PADIM_OK) {
+            const int64_t bytes = (int64_t)hdr.width * hdr.height * hdr.channels;
+            const int64_t total = atomic_fetch_add(&used, bytes) + bytes;
+            if (total > opt.max_batch_bytes)
+                st = padim_fail(PADIM_ERR_NOMEM, "%s: %dx%d image (%d channels, %lld bytes decoded) takes this "
+                                "batch of %lld images above max_batch_bytes = %lld bytes; decode fewer images "
+                                "at once (smaller batch) or raise max_batch_bytes", paths[i], hdr.width,
+                                hdr.height, hdr.channels, (long long)bytes, (long long)n,
+                                (long long)opt.max_batch_bytes);
+        }
+        if (st == PADIM_OK) st = image_reader_decode(r, &out[i]);
+        image_reader_close(r);
         if (st != PADIM_OK) first_error_record(&err, i, st);
     }
     if (err.status != PADIM_OK) {
@@ -91,43 +115,104 @@ padim_status padim_images_load(const char *const *paths, int64_t n, int threads,
     return PADIM_OK;
 }
 
-/* Decode (when paths) or take images, preprocess into x (n, 3, S, S), in parallel over
- * images: decoding first (all n), then preprocessing, so each stage can be timed. */
+padim_status padim_images_load(const char *const *paths, int64_t n, int threads, padim_image *out) {
+    return padim_images_load_ex(paths, n, threads, NULL, out);
+}
+
+/* Bytes held at once (decoded image + preprocessing memory) by the threads of a decode +
+ * preprocess loop. A thread waits while others hold bytes and its image does not fit
+ * beside them; an image alone always gets the budget, so the loop never deadlocks (each
+ * thread holds at most one reservation, and holders never wait). */
+typedef struct decode_budget {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int64_t limit, used;
+} decode_budget;
+
+static void budget_acquire(decode_budget *b, int64_t bytes) {
+    pthread_mutex_lock(&b->mu);
+    while (b->used > 0 && b->used + bytes > b->limit) pthread_cond_wait(&b->cv, &b->mu);
+    b->used += bytes;
+    pthread_mutex_unlock(&b->mu);
+}
+
+static void budget_release(decode_budget *b, int64_t bytes) {
+    pthread_mutex_lock(&b->mu);
+    b->used -= bytes;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Decode file i and preprocess it into x_i (3, S, S), holding its pixels only meanwhile;
+ * seconds spent in each step are added to *t_decode, *t_pre. */
+static padim_status decode_preprocess_one(const padim_config *cfg, const char *path,
+                                          const padim_decode_options *opt, decode_budget *budget,
+                                          float *x_i, int *size, double *t_decode, double *t_pre) {
+    const double t0 = padim_now();
+    image_reader *r = NULL;
+    image_header hdr;
+    padim_image img = {0};
+    PADIM_TRY(image_reader_open(path, opt, &r, &hdr));
+    const int64_t bytes = (int64_t)hdr.width * hdr.height * hdr.channels + padim_preprocess_bytes(hdr.width, hdr.height, cfg);
+    budget_acquire(budget, bytes);
+    padim_status st = image_reader_decode(r, &img);
+    image_reader_close(r);
+    const double t1 = padim_now();
+    if (st == PADIM_OK) {
+        st = padim_preprocess(&img, cfg, x_i);
+        if (st != PADIM_OK) padim_fail_context(st, "%s", path);
+    }
+    if (size) {
+        size[0] = img.width;
+        size[1] = img.height;
+    }
+    padim_image_free(&img);
+    budget_release(budget, bytes);
+    *t_decode += t1 - t0;
+    *t_pre += padim_now() - t1;
+    return st;
+}
+
+/* Preprocess n images into x (n, 3, S, S), in parallel over images. From paths, each
+ * thread decodes and preprocesses one image at a time, so decoded pixels in memory are
+ * bounded by the threads and opt->max_batch_bytes, not by n. The wall time is split
+ * between times->decode and times->preprocess in proportion of the threads' seconds in
+ * each. sizes: NULL or (n, 2) width, height of each decoded file. */
 static padim_status preprocess_batch(const padim_config *cfg, const char *const *paths,
                                      const padim_image *images, int64_t n, int threads,
-                                     padim_stage_times *times, float *x) {
+                                     const padim_decode_options *opt, padim_stage_times *times,
+                                     float *x, int *sizes) {
     const int S = padim_config_input_size(cfg);
     const size_t plane = (size_t)3 * S * S;
-    padim_image *decoded = NULL;
     const double t0 = padim_now();
-    if (paths) {
-        PADIM_TRY(padim_calloc((void **)&decoded, (size_t)n * sizeof(padim_image), "decoded images"));
-        padim_status st = padim_images_load(paths, n, threads, decoded);
-        if (st != PADIM_OK) {
-            free(decoded);
-            return st;
-        }
-    }
-    const double t1 = padim_now();
-    const padim_image *src = paths ? decoded : images;
+    double t_decode = 0, t_pre = 0;
     first_error err = {PADIM_OK, n, ""};
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    decode_budget budget;
+    budget.limit = opt ? opt->max_batch_bytes : 0;
+    budget.used = 0;
+    if (pthread_mutex_init(&budget.mu, NULL) != 0 || pthread_cond_init(&budget.cv, NULL) != 0)
+        return padim_fail(PADIM_ERR_NOMEM, "cannot create the decoding budget's mutex");
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(+ : t_decode, t_pre)
     for (int64_t i = 0; i < n; i++) {
-        padim_status st = padim_preprocess(&src[i], cfg, x + (size_t)i * plane);
-        if (st != PADIM_OK) {
-            if (paths) padim_fail_context(st, "%s", paths[i]);
-            else padim_fail_context(st, "image %lld", (long long)i);
-            first_error_record(&err, i, st);
+        padim_status st;
+        if (paths) {
+            st = decode_preprocess_one(cfg, paths[i], opt, &budget, x + (size_t)i * plane,
+                                       sizes ? sizes + 2 * i : NULL, &t_decode, &t_pre);
+        } else {
+            const double t1 = padim_now();
+            st = padim_preprocess(&images[i], cfg, x + (size_t)i * plane);
+            if (st != PADIM_OK) padim_fail_context(st, "image %lld", (long long)i);
+            t_pre += padim_now() - t1;
         }
+        if (st != PADIM_OK) first_error_record(&err, i, st);
     }
-    const double t2 = padim_now();
+    pthread_cond_destroy(&budget.cv);
+    pthread_mutex_destroy(&budget.mu);
     if (times) {
-        times->decode += t1 - t0;
-        times->preprocess += t2 - t1;
-    }
-    if (decoded) {
-        for (int64_t i = 0; i < n; i++) padim_image_free(&decoded[i]);
-        free(decoded);
+        const double wall = padim_now() - t0, busy = t_decode + t_pre;
+        const double f = busy > 0 ? t_decode / busy : 0;
+        times->decode += wall * f;
+        times->preprocess += wall * (1 - f);
     }
     if (err.status != PADIM_OK) return padim_fail(err.status, "%s", err.message);
     return PADIM_OK;
@@ -168,6 +253,8 @@ static padim_status fit_internal(const padim_config *cfg, const padim_runtime *r
     if (st == PADIM_OK) st = padim_sample_channels(cfg->seed, m->C, m->D, m->idx);
     const int threads = padim_thread_count(rt->threads);
     const int B = (int)(n < batch ? n : batch);
+    padim_decode_options dopt;
+    padim_decode_options_resolve(rt, cfg, &dopt);
     const backend_ops *ops = NULL;
     void *ctx = NULL;
     float *x = NULL; /* (B, 3, S, S) */
@@ -181,7 +268,8 @@ static padim_status fit_internal(const padim_config *cfg, const padim_runtime *r
     if (st == PADIM_OK) st = ops->fit_begin(ctx);
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         const int nb = (int)(n - i < B ? n - i : B);
-        st = preprocess_batch(cfg, paths ? paths + i : NULL, images ? images + i : NULL, nb, threads, rt->times, x);
+        st = preprocess_batch(cfg, paths ? paths + i : NULL, images ? images + i : NULL, nb, threads, &dopt,
+                              rt->times, x, NULL);
         if (st == PADIM_OK) st = ops->fit_batch(ctx, x, nb);
         if (st == PADIM_OK && rt->progress) rt->progress(rt->progress_user, "fit", i + nb, n);
     }
@@ -257,7 +345,22 @@ padim_status padim_score_images(padim_scorer *s, const padim_image *images, int6
     const size_t map_size = (size_t)s->m->S * s->m->S;
     for (int64_t i = 0; i < n; i += s->batch) {
         const int nb = (int)(n - i < s->batch ? n - i : s->batch);
-        PADIM_TRY(preprocess_batch(&s->m->cfg, NULL, images + i, nb, s->threads, s->rt.times, s->x));
+        PADIM_TRY(preprocess_batch(&s->m->cfg, NULL, images + i, nb, s->threads, NULL, s->rt.times, s->x, NULL));
+        PADIM_TRY(s->ops->score_batch(s->ctx, s->x, nb, scores + i, NULL, maps ? maps + (size_t)i * map_size : NULL));
+        if (s->rt.progress) s->rt.progress(s->rt.progress_user, "score", i + nb, n);
+    }
+    return PADIM_OK;
+}
+
+padim_status pipeline_score_files(padim_scorer *s, const char *const *paths, int64_t n, int *sizes,
+                                  float *scores, float *maps) {
+    const size_t map_size = (size_t)s->m->S * s->m->S;
+    padim_decode_options dopt;
+    padim_decode_options_resolve(&s->rt, &s->m->cfg, &dopt);
+    for (int64_t i = 0; i < n; i += s->batch) {
+        const int nb = (int)(n - i < s->batch ? n - i : s->batch);
+        PADIM_TRY(preprocess_batch(&s->m->cfg, paths + i, NULL, nb, s->threads, &dopt, s->rt.times, s->x,
+                                   sizes ? sizes + 2 * i : NULL));
         PADIM_TRY(s->ops->score_batch(s->ctx, s->x, nb, scores + i, NULL, maps ? maps + (size_t)i * map_size : NULL));
         if (s->rt.progress) s->rt.progress(s->rt.progress_user, "score", i + nb, n);
     }

@@ -284,6 +284,26 @@ static padim_status check_image(const padim_image *img) {
     return PADIM_OK;
 }
 
+/* Resizing an extreme aspect ratio can need far more memory than the image holds: the
+ * anomalib width pass makes a (3, H, resize) intermediate, the paper preset's shorter
+ * side resize a (rh, rw) image. Either may be as large as the image itself or as
+ * PREPROCESS_MAX_UPSCALE images of resize x resize (an aspect ratio of 256:1 when
+ * upscaling), not more: a 16 x 16777216 file would otherwise ask for tens of GB. */
+#define PREPROCESS_MAX_UPSCALE 256.0
+
+static padim_status check_intermediate(int img_w, int img_h, const padim_config *cfg, double rows,
+                                       double cols, const char *what) {
+    const double bound = fmax((double)img_w * img_h,
+                              PREPROCESS_MAX_UPSCALE * cfg->resize * cfg->resize);
+    if (rows * cols > bound || rows > PADIM_MAX_IMAGE_SIDE || cols > PADIM_MAX_IMAGE_SIDE)
+        return padim_fail(PADIM_ERR_ARG, "preprocess: the %s preset would resize this %d x %d image through a "
+                          "%s of %.0f x %.0f pixels; refused (aspect ratio too extreme for resize %d: at most "
+                          "the image's own size or %.0f images of %d x %d)", padim_preset_name(cfg->preset),
+                          img_w, img_h, what, cols, rows, cfg->resize, PREPROCESS_MAX_UPSCALE,
+                          cfg->resize, cfg->resize);
+    return PADIM_OK;
+}
+
 /* Output (h, w) of the resize step and the side S of the final center crop. anomalib
  * normally has crop 0 (S = resize, no crop); a crop set with it is applied the same way. */
 static padim_status preset_geometry_wh(int w, int h, const padim_config *cfg, int *rh, int *rw,
@@ -292,14 +312,21 @@ static padim_status preset_geometry_wh(int w, int h, const padim_config *cfg, in
         return padim_fail(PADIM_ERR_ARG, "preprocess: resize = %d, expected > 0", cfg->resize);
     if (cfg->preset == PADIM_PRESET_ANOMALIB) {
         *rh = *rw = cfg->resize;
+        /* the width pass (skipped when the width does not change) holds (3, h, resize) */
+        if (w != cfg->resize && h != cfg->resize)
+            PADIM_TRY(check_intermediate(w, h, cfg, h, cfg->resize, "width-pass intermediate"));
     } else if (cfg->preset == PADIM_PRESET_PAPER) {
         /* torchvision Resize(int): shorter side to resize, longer int(resize * long / short) */
+        const double lng = w <= h ? (double)cfg->resize * h / w : (double)cfg->resize * w / h;
+        PADIM_TRY(check_intermediate(w, h, cfg, w <= h ? lng : cfg->resize, w <= h ? cfg->resize : lng,
+                                     "resized image"));
+        /* (its width pass holds (h, rw) or (h, resize): never more than the image or this) */
         if (w <= h) {
             *rw = cfg->resize;
-            *rh = (int)((double)cfg->resize * h / w);
+            *rh = (int)lng;
         } else {
             *rh = cfg->resize;
-            *rw = (int)((double)cfg->resize * w / h);
+            *rw = (int)lng;
         }
     } else {
         return padim_fail(PADIM_ERR_ARG, "preprocess: unknown preset %d", (int)cfg->preset);
@@ -370,6 +397,14 @@ padim_status padim_preprocess_rgb(const padim_image *img, const padim_config *cf
     free(rgb8);
     free(res8);
     return s;
+}
+
+int64_t padim_preprocess_bytes(int w, int h, const padim_config *cfg) {
+    const double W = w, H = h, R = cfg->resize;
+    if (cfg->preset == PADIM_PRESET_ANOMALIB) /* float RGB planes, width pass, resized */
+        return (int64_t)(12.0 * (W * H + H * R + R * R));
+    const double lng = w <= h ? R * H / W : R * W / H; /* uint8: RGB, width pass, resized */
+    return (int64_t)(3.0 * (W * H + H * (w <= h ? R : lng) + R * lng));
 }
 
 padim_status padim_preprocess(const padim_image *img, const padim_config *cfg, float *out) {

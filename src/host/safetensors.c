@@ -171,6 +171,10 @@ static padim_status parse_header(const char *path, const char *json, size_t json
                 st = padim_fail(PADIM_ERR_FORMAT, "%s: header: __metadata__ is not an object", path);
                 break;
             }
+            if (f->meta_keys) { /* cJSON keeps repeated keys; a second block is ambiguous */
+                st = padim_fail(PADIM_ERR_FORMAT, "%s: header: __metadata__ appears twice", path);
+                break;
+            }
             int nm = cJSON_GetArraySize(item);
             f->meta_keys = calloc((size_t)nm + 1, sizeof(char *));
             f->meta_values = calloc((size_t)nm + 1, sizeof(char *));
@@ -277,7 +281,9 @@ static padim_status parse_header(const char *path, const char *json, size_t json
     return st;
 }
 
-/* Offsets must not overlap; names must be unique. */
+static int str_ptr_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Offsets must not overlap; tensor names and metadata keys must be unique. */
 static padim_status check_layout(const char *path, st_file *f, const uint64_t *offsets) {
     padim_status st = PADIM_OK;
     int n = f->n_tensors;
@@ -310,6 +316,18 @@ static padim_status check_layout(const char *path, st_file *f, const uint64_t *o
                             sorted[i].name);
     free(sp);
     free(sorted);
+    /* Metadata keys too: which of two "format" values would a reader believe? */
+    char **keys = st == PADIM_OK && f->n_meta > 1 ? malloc((size_t)f->n_meta * sizeof(char *)) : NULL;
+    if (st == PADIM_OK && f->n_meta > 1 && !keys)
+        return padim_fail(PADIM_ERR_NOMEM, "%s: out of memory reading the header", path);
+    if (keys) {
+        memcpy(keys, f->meta_keys, (size_t)f->n_meta * sizeof(char *));
+        qsort(keys, (size_t)f->n_meta, sizeof(char *), str_ptr_cmp);
+        for (int i = 1; i < f->n_meta && st == PADIM_OK; i++)
+            if (!strcmp(keys[i], keys[i - 1]))
+                st = padim_fail(PADIM_ERR_FORMAT, "%s: header: metadata key '%s' appears twice", path, keys[i]);
+        free(keys);
+    }
     return st;
 }
 

@@ -32,6 +32,7 @@
  * the net) and one im2col chunk; nothing grows with n.
  */
 #include "backbone_cpu.h"
+#include "blas_threads.h"
 #include "common.h"
 
 #include <cblas.h>
@@ -324,8 +325,7 @@ padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, i
         st = padim_alloc_aligned((void **)&col[t], sizeof(float) * (size_t)col_max,
                                  "backbone im2col chunk");
     if (st == PADIM_OK) {
-        const int blas_threads = openblas_get_num_threads();
-        openblas_set_num_threads(1);
+        cpu_blas_single_begin(); /* our threads split the work; each GEMM on one */
         int h1, h2, h3;
         bb_feature_sizes(S, &h1, &h2, &h3);
         const int64_t in_sz = (int64_t)3 * S * S;
@@ -342,7 +342,7 @@ padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, i
             float *outs[3] = {l1 + i * o_sz[0], l2 + i * o_sz[1], l3 + i * o_sz[2]};
             forward_image(w, x + i * in_sz, S, buf[0], col, col_max, threads, outs);
         }
-        openblas_set_num_threads(blas_threads);
+        cpu_blas_single_end();
     }
     for (int t = 0; t < nsets; t++)
         for (int i = 0; i < 4; i++) free(buf[t][i]);

@@ -12,6 +12,7 @@
  * regime: the caller already holds buffers hundreds of times larger).
  */
 #include "ops.h"
+#include "blas_threads.h"
 #include "shared_math.h"
 
 #include "common.h"
@@ -36,13 +37,6 @@ static void *scratch_alloc(size_t bytes) {
     return p;
 }
 
-/* OpenBLAS to one thread for the duration of an OpenMP region; returns the old count. */
-static int blas_single_begin(void) {
-    int old = openblas_get_num_threads();
-    openblas_set_num_threads(1);
-    return old;
-}
-static void blas_single_end(int old) { openblas_set_num_threads(old); }
 
 /* ------------------------------------------------------------------ embedding */
 
@@ -100,7 +94,7 @@ void op_stats_accumulate_cpu(const float *emb, int N, int P, int D, const float 
     const int nt = padim_thread_count(threads);
     const int chunk = N < OPS_IMAGE_CHUNK ? N : OPS_IMAGE_CHUNK;
     if (N <= 0) return;
-    int blas_old = blas_single_begin();
+    cpu_blas_single_begin(); /* OpenBLAS inside our OpenMP loops: one thread */
 #pragma omp parallel num_threads(nt)
     {
         double *y = scratch_alloc(sizeof(double) * (size_t)chunk * (size_t)D); // (chunk, D)
@@ -131,7 +125,7 @@ void op_stats_accumulate_cpu(const float *emb, int N, int P, int D, const float 
         free(y);
         free(c);
     }
-    blas_single_end(blas_old);
+    cpu_blas_single_end();
 }
 
 /* A row-major lower triangle is a column-major upper one, so LAPACK runs in its native
@@ -149,7 +143,7 @@ padim_status op_stats_finalize_cpu(int64_t n, int P, int D, const float *shift,
     const int nt = padim_thread_count(threads);
     const double inv_n = 1.0 / (double)n, inv_n1 = 1.0 / (double)(n - 1);
     int bad_p = INT_MAX, bad_info = 0, bad_step = 0;
-    int blas_old = blas_single_begin();
+    cpu_blas_single_begin(); /* OpenBLAS inside our OpenMP loops: one thread */
 #pragma omp parallel num_threads(nt)
     {
         double *a = scratch_alloc(sizeof(double) * (size_t)D * (size_t)D); // (D, D)
@@ -189,7 +183,7 @@ padim_status op_stats_finalize_cpu(int64_t n, int P, int D, const float *shift,
         }
         free(a);
     }
-    blas_single_end(blas_old);
+    cpu_blas_single_end();
     if (bad_p != INT_MAX) {
         if (bad_info < 0) /* an argument LAPACK rejected: a bug, not the data */
             return padim_fail(PADIM_ERR_NUMERIC, "LAPACK %s rejected argument %d (D = %d)",
@@ -217,7 +211,7 @@ void op_mahalanobis_cpu(const float *emb, int N, int P, int D, const float *mean
     const int nt = padim_thread_count(threads);
     const int chunk = N < OPS_IMAGE_CHUNK ? N : OPS_IMAGE_CHUNK;
     if (N <= 0) return;
-    int blas_old = blas_single_begin();
+    cpu_blas_single_begin(); /* OpenBLAS inside our OpenMP loops: one thread */
 #pragma omp parallel num_threads(nt)
     {
         float *l = scratch_alloc(sizeof(float) * (size_t)D * (size_t)D);     // (D, D)
@@ -251,7 +245,7 @@ void op_mahalanobis_cpu(const float *emb, int N, int P, int D, const float *mean
         free(l);
         free(z);
     }
-    blas_single_end(blas_old);
+    cpu_blas_single_end();
 }
 
 /* ------------------------------------------------------------------ anomaly map */

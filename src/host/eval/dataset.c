@@ -7,6 +7,7 @@
 #include "dataset_visa.h"
 
 #include "common.h"
+#include "image.h"
 
 #include <dirent.h>
 #include <errno.h>

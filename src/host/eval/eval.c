@@ -29,13 +29,14 @@ void padim_eval_result_free(padim_eval_result *r) {
 
 /* The heatmap of one test image: the overlay and the contour of (map >= thr), through
  * the one renderer (render.c) that `score --heatmaps` uses too. */
-static padim_status write_eval_heatmap(const padim_model *m, const char *img_path, const float *map, float vmax,
-                                       double thr, int input_size, const char *out_path) {
+static padim_status write_eval_heatmap(const padim_model *m, const padim_decode_options *dopt, const char *img_path,
+                                       const float *map, float vmax, double thr, int input_size,
+                                       const char *out_path) {
     const int S = m->S;
     padim_image img = {0};
     float *buf = NULL; /* (3, S, S) rgb at the input size, or the (h, w) map at the source size */
     uint8_t *heat = NULL;
-    padim_status st = padim_image_load(img_path, &img);
+    padim_status st = padim_image_load_ex(img_path, dopt, &img);
     const size_t n = input_size ? (size_t)S * S : (size_t)img.width * img.height;
     if (st == PADIM_OK) st = padim_alloc((void **)&buf, n * (input_size ? 3 : 1) * sizeof(float), "heatmap");
     if (st == PADIM_OK) st = padim_alloc((void **)&heat, 3 * n, "heatmap");
@@ -110,7 +111,7 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     float *maps = NULL, *scores = NULL;
     uint8_t *masks = NULL, *labels = NULL;
     int *sizes = NULL; /* (2, n) widths then heights */
-    padim_image *imgs = NULL;
+    int *bsz = NULL;   /* (B, 2) width, height of the batch's images */
     padim_scorer *sc = NULL;
     metric_curve pro = {0};
     padim_runtime rt_local;
@@ -126,21 +127,21 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     if (st == PADIM_OK) st = padim_scorer_create(m, &rt_local, &sc);
     /* Images are decoded in chunks of the scorer's batch (padim_runtime_batch). */
     const int B = sc ? padim_scorer_batch(sc) : 1;
-    if (st == PADIM_OK) st = padim_calloc((void **)&imgs, (size_t)B * sizeof(padim_image), "image batch");
+    if (st == PADIM_OK) st = padim_alloc((void **)&bsz, (size_t)B * 2 * sizeof(int), "batch image sizes");
     if (st == PADIM_OK) snprintf(out->backend, sizeof(out->backend), "%s", padim_scorer_backend(sc));
     const double t0 = padim_now();
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         const int nb = (int)(n - i < B ? n - i : B);
-        st = padim_images_load((const char *const *)ts.paths + i, nb, rt_local.threads, imgs);
+        /* Decoded and preprocessed image by image (memory bounded by the threads, not B). */
+        st = pipeline_score_files(sc, (const char *const *)ts.paths + i, nb, bsz, scores + i,
+                                  maps + (size_t)i * plane);
         for (int k = 0; k < nb && st == PADIM_OK; k++) {
-            sizes[i + k] = imgs[k].width;
-            sizes[n + i + k] = imgs[k].height;
+            sizes[i + k] = bsz[2 * k];
+            sizes[n + i + k] = bsz[2 * k + 1];
             if (ts.has_masks && ts.mask_paths[i + k])
-                st = mask_load_eval(ts.mask_paths[i + k], ts.paths[i + k], imgs[k].width, imgs[k].height, &m->cfg,
+                st = mask_load_eval(ts.mask_paths[i + k], ts.paths[i + k], bsz[2 * k], bsz[2 * k + 1], &m->cfg,
                                     ts.mask_cut, masks + (size_t)(i + k) * plane);
         }
-        if (st == PADIM_OK) st = padim_score_images(sc, imgs, nb, scores + i, maps + (size_t)i * plane);
-        for (int k = 0; k < nb; k++) padim_image_free(&imgs[k]);
         if (st == PADIM_OK && progress) progress(rt_local.progress_user, "eval", i + nb, n);
     }
     const double t1 = padim_now();
@@ -201,6 +202,8 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
         /* Colour scale shared by all images: 0 .. max score; contour at the pixel threshold
          * (at the image threshold when there are no masks). */
         const double thr = ts.has_masks ? out->pixel_threshold : out->image_threshold;
+        padim_decode_options dopt;
+        padim_decode_options_resolve(&rt_local, &m->cfg, &dopt);
         for (int64_t i = 0; st == PADIM_OK && i < n; i++) {
             const char *base = strrchr(ts.paths[i], '/');
             base = base ? base + 1 : ts.paths[i];
@@ -208,7 +211,7 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
             int len = snprintf(path, sizeof(path), "%s/%s_%s", opt->heatmap_dir, ts.defect_types[i], base);
             char *dot = strrchr(path + len - strlen(base), '.');
             if (dot) strcpy(dot, ".png");
-            st = write_eval_heatmap(m, ts.paths[i], maps + (size_t)i * plane, (float)out->score_max, thr,
+            st = write_eval_heatmap(m, &dopt, ts.paths[i], maps + (size_t)i * plane, (float)out->score_max, thr,
                                     opt->heatmap_input_size, path);
         }
     }
@@ -235,7 +238,7 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     metric_curve_free(&pro);
     testset_free(&ts);
     padim_scorer_free(sc);
-    free(imgs);
+    free(bsz);
     free(maps);
     free(masks);
     free(sizes);
