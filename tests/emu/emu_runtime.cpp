@@ -275,6 +275,7 @@ extern "C" cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes,
 
 extern "C" cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes,
                                        enum cudaMemcpyKind kind, cudaStream_t stream) {
+    std::lock_guard<std::recursive_mutex> lock(device_lock());
     if (!valid_stream(stream)) return cudaErrorInvalidResourceHandle;
     return memcpy_checked("cudaMemcpyAsync", dst, src, bytes, kind);
 }
@@ -284,6 +285,7 @@ extern "C" cudaError_t cudaMemset(void *dst, int value, size_t bytes) {
 }
 
 extern "C" cudaError_t cudaMemsetAsync(void *dst, int value, size_t bytes, cudaStream_t stream) {
+    std::lock_guard<std::recursive_mutex> lock(device_lock());
     if (!valid_stream(stream)) return cudaErrorInvalidResourceHandle;
     return memset_checked("cudaMemsetAsync", dst, value, bytes);
 }
