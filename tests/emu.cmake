@@ -52,6 +52,9 @@ function(padim_emu_kernels target name)
     DEPENDS ${ARGN} ${PADIM_EMU_DIR}/scan_shared.cmake
     COMMENT "Finding the extern __shared__ arrays of ${name} for the emulator" VERBATIM)
   target_sources(${target} PRIVATE ${units})
+  # The emulation headers before any other directory of the target (a real CUDA include
+  # directory must never win over them).
+  target_include_directories(${target} BEFORE PRIVATE ${PADIM_EMU_DIR}/include)
   set_source_files_properties(${units} PROPERTIES COMPILE_OPTIONS
                               "${PADIM_EMU_FLAGS};${PADIM_EMU_KERNEL_WARNINGS}")
   target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/src/kernels)
