@@ -15,11 +15,14 @@
 FROM nvidia/cuda:13.0.1-cudnn-devel-ubuntu24.04 AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
-# Python references for the tests (NumPy, SciPy, scikit-learn, PIL); tools/setup.sh installs
-# the build packages itself.
+# Python references for the tests (NumPy, SciPy, scikit-learn, PIL, tifffile for the float16
+# TIFFs) and what the Python bindings' test builds python/ with (cffi, pytest, venv, headers,
+# setuptools, wheel); tools/setup.sh installs the build packages itself. Ubuntu's chromium
+# is a snap stub, so the report-rendering part of layouts_e2e is skipped in the image.
 # hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-numpy python3-scipy python3-sklearn python3-pil \
+        python3-tifffile python3-cffi python3-pytest python3-venv python3-dev python3-setuptools python3-wheel \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

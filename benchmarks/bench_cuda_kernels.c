@@ -1,6 +1,6 @@
 /*
  * bench_cuda_kernels.c - workbench for the custom CUDA kernels and the batched Cholesky
- * (the .cu files of src/kernels, the statistics of backend_cuda.c) at the real shapes: grid 64x64
+ * (the .cu files of src/kernels, the statistics of cuda/cuda_stats.c) at the real shapes: grid 64x64
  * (P = 4096), D = 100 (R18) and 550 (WRN50), batches of N images, maps 256x256, sigma 4.
  * Each op is first validated against its CPU twin (ops.h) at a small shape (P = 49, same
  * D and N), then timed with CUDA events (median of --reps after one warm-up). Versions:
@@ -10,7 +10,7 @@
  *   bench_cuda_kernels [--reps 5] [--batch 64] [--positions 4096] [--d 100,550] [--json f]
  */
 #include "common.h"
-#include "cuda/cuda_check.h"
+#include "cuda/cuda_stats.h"
 #include "kernels.h"
 #include "cpu/ops.h"
 
@@ -280,7 +280,7 @@ int main(int argc, char **argv) {
         DIE(cu(cudaMalloc((void **)&a.s2, sizeof(double) * (size_t)(P * T)), "s2 (lower --positions)"));
         cudaMemset(a.s1, 0, sizeof(double) * (size_t)PD);
         cudaMemset(a.s2, 0, sizeof(double) * (size_t)(P * T));
-        a.gram_np = (int)(((size_t)256 << 20) / ((size_t)D * D * 4));
+        a.gram_np = (int)(GRAM_BUDGET / ((size_t)D * D * 4));
         if (a.gram_np > P) a.gram_np = P;
         if (a.gram_np < 1) a.gram_np = 1;
         DIE(cu(cudaMalloc((void **)&a.gram, sizeof(float) * (size_t)a.gram_np * D * D), "gram"));
@@ -295,7 +295,7 @@ int main(int argc, char **argv) {
         a.factor_h = malloc(sizeof(float) * (size_t)(P * T));
         for (int fp64 = 1; fp64 >= 0; fp64--) {
             padim_cuda_finalize_ws ws;
-            DIE(padim_cuda_finalize_ws_alloc(&ws, P, D, fp64, (size_t)512 << 20, stream));
+            DIE(padim_cuda_finalize_ws_alloc(&ws, P, D, fp64, FINALIZE_BUDGET, stream));
             a.ws = &ws;
             char name[64];
             snprintf(name, sizeof(name), "finalize %s (chunks of %d)", fp64 ? "fp64" : "fp32", ws.np);

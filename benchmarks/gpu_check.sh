@@ -42,7 +42,9 @@ step configure cmake -S . -B "$BUILD" -G Ninja -DPADIM_CUDA=ON -DCMAKE_CUDA_ARCH
 step build cmake --build "$BUILD" -j "$JOBS"
 step ctest ctest --test-dir "$BUILD" --output-on-failure -j 4
 step test_cuda_ops "$BUILD/test_cuda_ops"
-step test_cuda_backend "$BUILD/test_cuda_backend"
+# PADIM_CUDA_REPORT=1: one line per convolution (fused or split, and the cuDNN status of a
+# refusal) each time a backend is destroyed.
+step test_cuda_backend env PADIM_CUDA_REPORT=1 "$BUILD/test_cuda_backend"
 step unfused_backend env PADIM_CUDA_UNFUSED=1 "$BUILD/test_cuda_backend"
 step factor_fp32_backend env PADIM_CUDA_FACTOR=fp32 "$BUILD/test_cuda_backend"
 if command -v compute-sanitizer >/dev/null 2>&1; then

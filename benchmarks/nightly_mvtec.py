@@ -1,14 +1,21 @@
 #!/usr/bin/python3
-"""nightly_mvtec.py - the nightly MVTec AD benchmark of padim-gpu.
+"""nightly_mvtec.py - the nightly benchmark of padim-gpu on MVTec AD, MVTec AD 2 or VisA.
 
-For every backbone x category it runs `padim-gpu eval CATEGORY_DIR -o RUN_DIR` (fit on
-train/good, evaluate test/), collects RUN_DIR/metrics.json, and writes
+For every backbone x category of --dataset it runs `padim-gpu eval CATEGORY_DIR -o RUN_DIR
+--dataset D` (fit on the category's training images, evaluate its labeled test set),
+collects RUN_DIR/metrics.json, and writes
 
   OUT/results.json   every run: metrics, timings, peak host memory, status, settings, machine
-  OUT/tables.md      the three published tables (image AUROC, pixel AUROC, image F1) with
-                     rows "ours", "published" and "diff" per backbone, then AUPRO, pixel F1,
-                     fit / score times and peak memory per run
+  OUT/tables.md      one table per metric of the dataset (MVTec AD: image AUROC, pixel AUROC,
+                     image F1, the published tables; MVTec AD 2: image AUROC, pixel AUROC,
+                     AU-PRO at 0.05, SegF1; VisA: image AUROC, pixel AUROC, image F1, AU-PRO
+                     at 0.3) with rows "ours", "published" and "diff" per backbone, then AU-PRO,
+                     pixel F1, SegF1, fit / score times and peak memory per run
   OUT/runs/<backbone>/<category>/eval.log   the run's stdout and stderr
+
+Published values come from configs/published_padim.json (the one home of those numbers,
+shared with eval's report.html): anomalib's MVTec AD tables. MVTec AD 2 and VisA have no
+published PaDiM value; their tables say so and only failed runs can fail the night.
 
 Categories missing under --root and backbones whose weights file is missing are reported
 as "not run: no data" / "not run: no weights", not as errors.
@@ -33,58 +40,65 @@ import threading
 import time
 
 # ------------------------------------------------------------------ reference data
-# MVTec AD categories in the column order of the published tables (docs/MISSION.md):
-# (folder name under the MVTec AD root, column title).
-CATEGORIES = [
-    ("carpet", "Carpet"), ("grid", "Grid"), ("leather", "Leather"), ("tile", "Tile"),
-    ("wood", "Wood"), ("bottle", "Bottle"), ("cable", "Cable"), ("capsule", "Capsule"),
-    ("hazelnut", "Hazelnut"), ("metal_nut", "Metal Nut"), ("pill", "Pill"), ("screw", "Screw"),
-    ("toothbrush", "Toothbrush"), ("transistor", "Transistor"), ("zipper", "Zipper"),
-]
-CATEGORY_TITLE = dict(CATEGORIES)
+HERE = os.path.dirname(os.path.abspath(__file__))
+INSTALL_DIR = "/usr/local/share/padim-gpu"
+DATASETS = ("mvtec_ad", "mvtec_ad2", "visa")
+METRIC_TITLES = {
+    "image_auroc": "Image-level AUROC",
+    "pixel_auroc": "Pixel-level AUROC",
+    "image_f1": "Image-level F1 (at the F1-optimal threshold)",
+    "aupro_0.05": "AU-PRO (FPR limit 0.05)",
+    "aupro_0.3": "AU-PRO (FPR limit 0.3)",
+    "seg_f1": "SegF1 (good-only threshold from validation/good)",
+}
+
+
+def published_path():
+    for d in (os.path.join(HERE, "..", "configs"), os.path.join(HERE, "configs"), os.path.join(INSTALL_DIR, "configs")):
+        p = os.path.join(d, "published_padim.json")
+        if os.path.isfile(p):
+            return os.path.normpath(p)
+    return None
+
+
+# The dataset of this run (use_dataset): its categories in the column order of the
+# published tables, (folder name, column title); its metrics (METRICS: key, title);
+# PUBLISHED[metric][backbone][category] and PUBLISHED_AVG[metric][backbone] where an
+# official source gave them; SOURCE or NOTE ("no published PaDiM value").
+CATEGORIES, CATEGORY_TITLE, METRICS, PUBLISHED, PUBLISHED_AVG = [], {}, [], {}, {}
+DATASET_TITLE, SOURCE, NOTE = "", None, None
+
+
+def use_dataset(name):
+    global CATEGORIES, CATEGORY_TITLE, METRICS, PUBLISHED, PUBLISHED_AVG, DATASET_TITLE, SOURCE, NOTE
+    path = published_path()
+    if path is None:
+        raise UsageError("configs/published_padim.json not found beside this script, in its parent or in %s"
+                         % INSTALL_DIR)
+    with open(path) as f:
+        d = json.load(f)["datasets"][name]
+    CATEGORIES = [tuple(c) for c in d["categories"]]
+    CATEGORY_TITLE = dict(CATEGORIES)
+    METRICS = [(k, METRIC_TITLES[k]) for k in d["metrics"]]
+    values = d.get("values") or {}
+    PUBLISHED = {m: {b: {c: v for c, v in cats.items() if c != "average"} for b, cats in rows.items()}
+                 for m, rows in values.items()}
+    PUBLISHED_AVG = {m: {b: cats.get("average") for b, cats in rows.items()} for m, rows in values.items()}
+    DATASET_TITLE, SOURCE, NOTE = d["title"], d.get("source"), d.get("note")
+
+
+def published(key, bk, cat=None):
+    """The published value (None: none); cat None: the published average."""
+    if cat is None:
+        return PUBLISHED_AVG.get(key, {}).get(bk)
+    return PUBLISHED.get(key, {}).get(bk, {}).get(cat)
+
 
 # backbone -> (row title in the published tables, weights file name)
 BACKBONES = {
     "resnet18": ("ResNet-18", "resnet18_tv_in1k.safetensors"),
     "wide_resnet50_2": ("Wide ResNet-50", "wide_resnet50_2_tv_in1k.safetensors"),
 }
-
-# The comparison target: anomalib's PaDiM on MVTec AD, seed 42, 256x256 (the reference
-# tables of docs/MISSION.md, copied verbatim). Per metric: the published 15-category
-# average, then the values in CATEGORIES order.
-METRICS = [
-    ("image_auroc", "Image-level AUROC"),
-    ("pixel_auroc", "Pixel-level AUROC"),
-    ("image_f1", "Image-level F1 (at the F1-optimal threshold)"),
-]
-_PUBLISHED_ROWS = {
-    "image_auroc": {
-        "resnet18": (0.891, [0.945, 0.857, 0.982, 0.950, 0.976, 0.994, 0.844, 0.901, 0.750, 0.961,
-                             0.863, 0.759, 0.889, 0.920, 0.780]),
-        "wide_resnet50_2": (0.950, [0.995, 0.942, 1.0, 0.974, 0.993, 0.999, 0.878, 0.927, 0.964, 0.989,
-                                    0.939, 0.845, 0.942, 0.976, 0.882]),
-    },
-    "pixel_auroc": {
-        "resnet18": (0.968, [0.984, 0.918, 0.994, 0.934, 0.947, 0.983, 0.965, 0.984, 0.978, 0.970,
-                             0.957, 0.978, 0.988, 0.968, 0.979]),
-        "wide_resnet50_2": (0.979, [0.991, 0.970, 0.993, 0.955, 0.957, 0.985, 0.970, 0.988, 0.985, 0.982,
-                                    0.966, 0.988, 0.991, 0.976, 0.986]),
-    },
-    "image_f1": {
-        "resnet18": (0.916, [0.930, 0.893, 0.984, 0.934, 0.952, 0.976, 0.858, 0.960, 0.836, 0.974,
-                             0.932, 0.879, 0.923, 0.796, 0.915]),
-        "wide_resnet50_2": (0.951, [0.989, 0.930, 1.0, 0.960, 0.983, 0.992, 0.856, 0.982, 0.937, 0.978,
-                                    0.946, 0.895, 0.952, 0.914, 0.947]),
-    },
-}
-# PUBLISHED[metric][backbone][category] and PUBLISHED_AVG[metric][backbone]
-PUBLISHED = {m: {b: dict(zip([c for c, _ in CATEGORIES], vals)) for b, (_, vals) in rows.items()}
-             for m, rows in _PUBLISHED_ROWS.items()}
-PUBLISHED_AVG = {m: {b: avg for b, (avg, _) in rows.items()} for m, rows in _PUBLISHED_ROWS.items()}
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-INSTALL_DIR = "/usr/local/share/padim-gpu"
-
 
 class UsageError(Exception):
     pass
@@ -124,11 +138,14 @@ def parse_list(text, known, what):
 def parse_args(argv):
     p = argparse.ArgumentParser(
         prog="nightly_mvtec.py",
-        description="Nightly MVTec AD benchmark: padim-gpu eval per backbone x category, tables "
-                    "side by side with the published anomalib PaDiM values, regression exit code.")
-    p.add_argument("--root", required=True, help="MVTec AD root (holds bottle/, cable/, ...)")
-    p.add_argument("--categories", default=",".join(c for c, _ in CATEGORIES),
-                   help="comma-separated category folders (default: all 15; missing ones are "
+        description="Nightly benchmark: padim-gpu eval per backbone x category of MVTec AD, MVTec AD 2 "
+                    "or VisA, tables side by side with the published PaDiM values, regression exit code.")
+    p.add_argument("--root", required=True, help="dataset root (holds bottle/, cable/, ... or can/, ... "
+                                                 "or candle/, ..., split_csv/)")
+    p.add_argument("--dataset", default="mvtec_ad", choices=DATASETS,
+                   help="dataset of the root (default mvtec_ad); VisA raw or converted by anomalib")
+    p.add_argument("--categories", default=None,
+                   help="comma-separated category folders (default: all of the dataset; missing ones are "
                         "reported as 'not run: no data')")
     p.add_argument("--backbones", default="resnet18,wide_resnet50_2",
                    help="comma-separated backbones (default: resnet18,wide_resnet50_2)")
@@ -149,13 +166,16 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=0,
                    help="seconds per run before it is killed (default 0: none)")
     a = p.parse_args(argv)
+    use_dataset(a.dataset)
     known_cats = [c for c, _ in CATEGORIES]
+    if a.categories is None:
+        a.categories = ",".join(known_cats)
     a.categories = parse_list(a.categories, known_cats, "categories")
     a.categories = [c for c in known_cats if c in a.categories]  # table order
     a.backbones = parse_list(a.backbones, list(BACKBONES), "backbones")
     if not os.path.isdir(a.root):
-        raise UsageError("--root %s: not a folder (expected the MVTec AD root holding bottle/, cable/, ...)"
-                         % a.root)
+        raise UsageError("--root %s: not a folder (expected the %s root holding %s/, ...)"
+                         % (a.root, DATASET_TITLE, CATEGORIES[0][0]))
     if not (a.tolerance >= 0):
         raise UsageError("--tolerance %r: must be >= 0" % a.tolerance)
     if a.weights_dir is None:
@@ -176,15 +196,23 @@ def parse_args(argv):
 
 
 # ------------------------------------------------------------------ running
-def category_missing(root, cat):
-    """None when ROOT/CAT looks like an MVTec AD category, else the reason."""
+# Folders a category must have, per dataset (VisA: raw or converted by anomalib).
+CATEGORY_FOLDERS = {"mvtec_ad": [("train/good", "test")], "mvtec_ad2": [("train/good", "test_public")],
+                    "visa": [("Data/Images",), ("train/good", "test")]}
+
+
+def category_missing(root, cat, dataset="mvtec_ad"):
+    """None when ROOT/CAT looks like a category of the dataset, else the reason."""
     d = os.path.join(root, cat)
     if not os.path.isdir(d):
         return "no folder %s" % d
-    for sub in ("train/good", "test"):
-        if not os.path.isdir(os.path.join(d, sub)):
-            return "no %s/%s" % (d, sub)
-    return None
+    why = None
+    for subs in CATEGORY_FOLDERS[dataset]:
+        missing = [s for s in subs if not os.path.isdir(os.path.join(d, s))]
+        if not missing:
+            return None
+        why = why or "no %s/%s" % (d, missing[0])
+    return why
 
 
 def run_child(cmd, log_path, timeout):
@@ -239,7 +267,7 @@ def run_one(a, bk, cat, out_dir):
         rec.update(status="not run", reason="no weights")
         rec["detail"] = "missing %s" % wfile
         return rec
-    why = category_missing(a.root, cat)
+    why = category_missing(a.root, cat, a.dataset)
     if why:
         rec.update(status="not run", reason="no data")
         rec["detail"] = why
@@ -250,7 +278,7 @@ def run_one(a, bk, cat, out_dir):
     if os.path.exists(mj):
         os.remove(mj)  # never report a stale result
     cmd = [a.padim, "eval", os.path.join(a.root, cat), "-o", run_dir, "--backbone", bk,
-           "--preset", a.preset, "--weights", wfile]
+           "--preset", a.preset, "--weights", wfile, "--dataset", a.dataset]
     if a.device:
         cmd += ["--device", a.device]
     cmd += a.eval_arg
@@ -280,6 +308,8 @@ def run_one(a, bk, cat, out_dir):
         "image_f1": get_num(m, "metrics", "image_f1"),
         "pixel_f1": get_num(m, "metrics", "pixel_f1"),
         "aupro_0.3": get_num(m, "metrics", "aupro_0.3"),
+        "aupro_0.05": get_num(m, "metrics", "aupro_0.05"),
+        "seg_f1": get_num(m, "metrics", "seg_f1"),
     }
     rec["fit_s"] = get_num(m, "timings_s", "fit")
     rec["score_s"] = get_num(m, "timings_s", "score")
@@ -309,7 +339,9 @@ def find_regressions(runs, tol):
         if r["status"] != "ok":
             continue
         for key, title in METRICS:
-            pub = PUBLISHED[key][bk][cat]
+            pub = published(key, bk, cat)
+            if pub is None:
+                continue  # nothing published: no regression possible
             ours = r["metrics"].get(key)
             name = title.split(" (")[0]
             if ours is None:
@@ -346,9 +378,9 @@ def metric_table(key, title, runs_by, backbones, categories_run):
         ours_row, pub_row, diff_row = [], [], []
         ours_vals, pub_vals, diffs = [], [], []
         for cat, _ in CATEGORIES:
-            pub = PUBLISHED[key][bk][cat]
+            pub = published(key, bk, cat)
             r = runs_by.get((bk, cat))
-            pub_row.append(fmt(pub))
+            pub_row.append(fmt(pub) if pub is not None else "")
             if r is None:
                 ours_row.append("not run: not selected")
                 diff_row.append("")
@@ -365,22 +397,26 @@ def metric_table(key, title, runs_by, backbones, categories_run):
                     diff_row.append("")
                 else:
                     ours_vals.append(v)
-                    pub_vals.append(pub)
-                    diffs.append(v - pub)
-                    diff_row.append(fmt_diff(v - pub))
+                    if pub is not None:
+                        pub_vals.append(pub)
+                        diffs.append(v - pub)
+                    diff_row.append(fmt_diff(v - pub) if pub is not None else "")
+        no_pub = NOTE or "no published PaDiM value"
         if ours_vals:
-            avg_o, avg_p = mean(ours_vals), mean(pub_vals)
+            avg_o = mean(ours_vals)
+            avg_p = mean(pub_vals) if len(pub_vals) == len(ours_vals) else None
             ours_row.insert(0, fmt(avg_o))
-            pub_row.insert(0, fmt(avg_p))
-            diff_row.insert(0, fmt_diff(avg_o - avg_p))
+            pub_row.insert(0, fmt(avg_p) if avg_p is not None else no_pub)
+            diff_row.insert(0, fmt_diff(avg_o - avg_p) if avg_p is not None else "")
             notes.append("%s: Avg over the %d categor%s run (%s)" % (
                 name, len(ours_vals), "y" if len(ours_vals) == 1 else "ies",
                 ", ".join(CATEGORY_TITLE[c] for c in categories_run.get(bk, []))))
         else:
             ours_row.insert(0, "not run")
-            pub_row.insert(0, fmt(PUBLISHED_AVG[key][bk]))
+            avg_p = published(key, bk)
+            pub_row.insert(0, fmt(avg_p) if avg_p is not None else no_pub)
             diff_row.insert(0, "")
-            notes.append("%s: no category run; published Avg is the 15-category average" % name)
+            notes.append("%s: no category run; published Avg is the %d-category average" % (name, len(CATEGORIES)))
         for label, row in (("ours", ours_row), ("published", pub_row), ("diff", diff_row)):
             lines.append("| %s | %s | %s |" % (name, label, " | ".join(row)))
     lines.append("")
@@ -403,13 +439,13 @@ def write_tables(path, info, runs, backbones, regs, tol):
     for r in runs:
         if r["status"] == "ok":
             categories_run.setdefault(r["backbone"], []).append(r["category"])
-    L = ["## MVTec AD: padim-gpu vs published anomalib PaDiM", "",
+    L = ["## %s: padim-gpu vs published PaDiM" % DATASET_TITLE, "",
          "- date: %s; machine: %s (%s, %d CPUs); device: %s" % (
              info["date"], info["machine"]["hostname"], info["machine"]["platform"],
              info["machine"]["cpus"], info["device_used"] or info["settings"]["device"] or "auto"),
          "- padim-gpu: %s (%s); preset: %s; seed and d: the config defaults (seed 42)" % (
              info["padim_version"] or "?", info["settings"]["padim"], info["settings"]["preset"]),
-         "- published: anomalib PaDiM, seed 42, 256x256 (docs/MISSION.md); diff = ours - published",
+         "- published: %s; diff = ours - published" % (SOURCE or NOTE or "none"),
          "- result: %s (tolerance %g below published)" % (
              "PASS" if not regs else "FAIL, %d regression%s" % (len(regs), "" if len(regs) == 1 else "s"), tol),
          ""]
@@ -417,8 +453,8 @@ def write_tables(path, info, runs, backbones, regs, tol):
         L += metric_table(key, title, runs_by, backbones, categories_run)
     L += ["### AUPRO, pixel F1, time and memory per run", "",
           "| backbone | category | AUPRO@0.3 | pixel F1 | fit s | score s | score img/s | run wall s "
-          "| peak host MB | peak device MB |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "| peak host MB | peak device MB | AUPRO@0.05 | SegF1 |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     any_run = False
     for r in runs:
         if r["status"] == "not run":
@@ -426,17 +462,17 @@ def write_tables(path, info, runs, backbones, regs, tol):
         any_run = True
         name, cat = BACKBONES[r["backbone"]][0], CATEGORY_TITLE[r["category"]]
         if r["status"] == "failed":
-            L.append("| %s | %s | failed: %s | | | | | %s | %s | |" % (
+            L.append("| %s | %s | failed: %s | | | | | %s | %s | | | |" % (
                 name, cat, r["reason"], secs(r["wall_s"]), mb(r["peak_host_bytes"])))
             continue
         m = r["metrics"]
         ips = r["score_images_per_s"]
-        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             name, cat, fmt(m.get("aupro_0.3")), fmt(m.get("pixel_f1")), secs(r["fit_s"]), secs(r["score_s"]),
             "n/a" if ips is None else "%.1f" % ips, secs(r["wall_s"]), mb(r["peak_host_bytes"]),
-            mb(r["peak_device_bytes"])))
+            mb(r["peak_device_bytes"]), fmt(m.get("aupro_0.05")), fmt(m.get("seg_f1"))))
     if not any_run:
-        L.append("| (no run) | | | | | | | | | |")
+        L.append("| (no run) | | | | | | | | | | | |")
     L.append("")
     L.append("Peak host MB: the eval process's maximum resident set (fit + evaluation). Peak device MB: "
              "n/a unless padim-gpu reports it (CPU runs, or no device figure in metrics.json).")
@@ -498,7 +534,8 @@ def main(argv):
         "padim_version": versions[0] if versions else None,
         "commit": git_commit(),
         "device_used": ",".join(devices) or None,
-        "settings": {"root": os.path.abspath(a.root), "categories": a.categories, "backbones": a.backbones,
+        "settings": {"root": os.path.abspath(a.root), "dataset": a.dataset, "categories": a.categories,
+                     "backbones": a.backbones,
                      "preset": a.preset, "weights_dir": os.path.abspath(a.weights_dir), "padim": a.padim,
                      "device": a.device, "eval_args": a.eval_arg, "tolerance": a.tolerance},
     }
@@ -507,8 +544,8 @@ def main(argv):
         "total_s": round(time.time() - t0, 3),
         "passed": not regs,
         "regressions": regs,
-        "published": {"source": "anomalib PaDiM, seed 42, 256x256 (docs/MISSION.md)",
-                      "values": PUBLISHED, "average_15": PUBLISHED_AVG},
+        "published": {"dataset": a.dataset, "source": SOURCE, "note": NOTE, "file": published_path(),
+                      "values": PUBLISHED, "average": PUBLISHED_AVG},
         "runs": runs,
     })
     rj = os.path.join(a.out, "results.json")

@@ -12,3 +12,14 @@ if(PADIM_CUDA)
            COMMAND ${CMAKE_SOURCE_DIR}/tests/test_bottle_cuda_parity.sh $<TARGET_FILE:padim-gpu>)
   set_tests_properties(bottle_cuda_parity PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800 LABELS cuda)
 endif()
+# Installed like a library: cmake --install, pkg-config / find_package consumers, the .deb.
+add_test(NAME install_consumers COMMAND ${CMAKE_SOURCE_DIR}/tests/test_install.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(install_consumers PROPERTIES TIMEOUT 600)
+# JSON outputs (score, eval, info, bench) parsed by Python on paths with '"', '\' and
+# non-ASCII characters; `score --batch` reaching the backend.
+add_test(NAME cli_json COMMAND ${CMAKE_SOURCE_DIR}/tests/test_cli_json.sh $<TARGET_FILE:padim-gpu>)
+set_tests_properties(cli_json PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+# score's outputs at each image's own size (both presets, mixed sizes, grayscale), regions
+# against scipy.ndimage.label, and good-only calibration through the CLI.
+add_test(NAME score_outputs COMMAND ${PADIM_PYTHON} ${CMAKE_SOURCE_DIR}/tests/test_score_outputs.py $<TARGET_FILE:padim-gpu>)
+set_tests_properties(score_outputs PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900)

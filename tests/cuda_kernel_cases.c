@@ -6,8 +6,8 @@
 
 #include "common.h"
 #include "cpu/ops.h"
+#include "half.h"
 #include "kernels.h"
-#include "safetensors.h"
 #include "test_util.h"
 
 #include <lapacke.h>

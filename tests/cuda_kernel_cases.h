@@ -49,7 +49,7 @@ void compare_dd(const char *what, const double *got, const double *ref, int64_t 
 
 /* padim_k_embed vs op_embed_cpu: l1 (N, C1, H, H), l2 and l3 on the halved grids. */
 void kc_embed(int N, int C1, int C2, int C3, int H, int D);
-/* The four conversions on n values: f32 -> f16 vs padim_f32_to_f16, f32 -> bf16 vs a
+/* The four conversions on n values: f32 -> f16 vs padim_f32_to_f16 (half.c), f32 -> bf16 vs a
  * nearest-value search, f16 / bf16 -> f32 over bit patterns (all 65536 when n >= 65536). */
 void kc_convert(int64_t n);
 /* The statistics kernels one by one, the library steps done on the host as cuBLAS /

@@ -64,13 +64,13 @@ function(padim_emu_kernels target name)
 endfunction()
 
 # The kernel cases with their CPU twins, all of it sanitized: the cases, the CPU ops and
-# the host f16 conversion (safetensors.c) they compare with, built here rather than taken
-# from the padim library, which with PADIM_CUDA brings the real CUDA libraries along.
+# the host f16 conversion (half.c) they compare with, built here rather than taken from
+# the padim library, which with PADIM_CUDA brings the real CUDA libraries along.
 file(GLOB PADIM_EMU_CU CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/*.cu)
 add_executable(test_cuda_kernels_emu ${PADIM_EMU_DIR}/test_cuda_kernels_emu.c
                ${CMAKE_SOURCE_DIR}/tests/cuda_kernel_cases.c ${CMAKE_SOURCE_DIR}/tests/test_util.c
                ${CMAKE_SOURCE_DIR}/src/host/cpu/ops_cpu.c ${CMAKE_SOURCE_DIR}/src/host/common.c
-               ${CMAKE_SOURCE_DIR}/src/host/safetensors.c ${CMAKE_SOURCE_DIR}/src/host/atomic_file.c)
+               ${CMAKE_SOURCE_DIR}/src/host/half.c)
 padim_emu_kernels(test_cuda_kernels_emu kernels ${PADIM_EMU_CU})
 target_include_directories(test_cuda_kernels_emu PRIVATE ${CMAKE_SOURCE_DIR}/src/host
                            ${CMAKE_SOURCE_DIR}/tests)

@@ -11,6 +11,9 @@ tests/golden/metrics/.
              regions = scipy.ndimage.label with 8-connectivity, FPR over normal pixels, PRO =
              mean per-region overlap; trapezoid to the FPR limit with linear interpolation
   components scipy.ndimage.label (structure ones((3, 3)))
+  curves     sklearn.metrics.roc_curve (drop_intermediate=False): every point the report may
+             plot; the PRO sweep's (FPR, PRO) points
+  SegF1      sklearn.metrics.f1_score of (map >= threshold) over all pixels
   masks      torch F.interpolate(mode="nearest") (anomalib preset) and torchvision
              Resize(NEAREST) + CenterCrop on a PIL image (paper preset, xiahaifeng), on
              random blobs and (defect-pixel counts) on the real MVTec bottle masks
@@ -25,7 +28,7 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms as T
 from PIL import Image
-from sklearn.metrics import precision_recall_curve, roc_auc_score
+from sklearn.metrics import f1_score, precision_recall_curve, roc_auc_score, roc_curve
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "metrics")
 FPR_LIMITS = [0.3, 0.05, 1.0]
@@ -83,7 +86,7 @@ def trapezoid_to(x, y, limit):
     return area
 
 
-def aupro_sweep(maps, masks, limits):
+def aupro_sweep(maps, masks, limits, curve=None):
     struct = np.ones((3, 3), dtype=int)
     region_ids = np.zeros(masks.shape, dtype=np.int64)
     nregions = 0
@@ -101,6 +104,8 @@ def aupro_sweep(maps, masks, limits):
         fprs.append((pred & normal).sum() / normal.sum())
         overlap = np.bincount(ids[pred], minlength=nregions + 1).astype(np.float64)
         pros.append(float(np.mean(overlap[1:] / area[1:])))
+    if curve is not None:
+        curve.extend([fprs, pros])
     return [trapezoid_to(fprs, pros, lim) / lim for lim in limits], region_ids
 
 
@@ -125,7 +130,9 @@ def aupro_case(rng):
     noise = ndi.gaussian_filter(rng.normal(size=(N, H, W)), sigma=(0, 2, 2))
     maps = noise + 0.6 * ndi.gaussian_filter(masks.astype(np.float64), sigma=(0, 1.5, 1.5))
     maps = np.round(maps, 2).astype(np.float32)  # ties across and within images
-    results, region_ids = aupro_sweep(maps, masks, FPR_LIMITS)
+    curve = []
+    results, region_ids = aupro_sweep(maps, masks, FPR_LIMITS, curve)
+    save("aupro_curve", np.array(curve, dtype=np.float64))  # (2, points): FPR, PRO
     save("aupro_maps", maps)
     save("aupro_masks", masks)
     save("aupro_expected", np.array(results, dtype=np.float64))
@@ -134,6 +141,28 @@ def aupro_case(rng):
     save("components", labels.astype(np.int32))
     print(f"aupro: maps {maps.shape} regions={int(region_ids.max())} distinct="
           f"{len(np.unique(maps))} aupro@{FPR_LIMITS}={results}")
+
+
+def curve_and_segf1_cases(rng):
+    """ROC points of the 'random' case, and SegF1 at fixed thresholds on random maps."""
+    scores = np.load(os.path.join(OUT, "random_scores.npy")).astype(np.float64)
+    labels = np.load(os.path.join(OUT, "random_labels.npy"))
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    save("random_roc", np.array([fpr, tpr], dtype=np.float64))
+    N, H, W = 5, 33, 29
+    masks = blob_masks(rng, N, H, W, [2, 0, 3, 1, 2])
+    maps = (rng.normal(size=(N, H, W)) + 1.5 * masks).astype(np.float32)
+    maps[0, 0, :5] = -1.0  # PADIM_NOT_SCORED: never predicted
+    masks[0, 0, :2] = 1
+    thresholds = [0.5, 1.0, float(maps[3, 10, 10])]
+    exp = []
+    for t in thresholds:
+        pred = (maps >= np.float32(t)) & (maps != -1.0)
+        exp.append([t, f1_score(masks.ravel(), pred.ravel())])
+    save("segf1_maps", maps)
+    save("segf1_masks", masks)
+    save("segf1_expected", np.array(exp, dtype=np.float64))
+    print(f"curves: roc points {len(fpr)}; segf1 {exp}")
 
 
 def mask_case(rng, name, h, w, preset, resize, crop):
@@ -202,6 +231,7 @@ def main():
     mask_case(rng, "paper_tall", 61, 47, "paper", 32, 24)
     mask_case(rng, "paper_odd", 83, 57, "paper", 37, 30)
     bottle_masks()
+    curve_and_segf1_cases(np.random.default_rng(20250301))  # own generator: older goldens unchanged
 
 
 if __name__ == "__main__":

@@ -96,8 +96,52 @@ static void test_args(const bb_weights *w) {
     CHECK(bb_forward_cpu(w, NULL, 1, 32, 1, o, o, o) == PADIM_ERR_ARG);
 }
 
+/* The backbone table against torchvision's architecture facts (channels of layer1..3,
+ * number of convolutions to layer3) and REFERENCE.md's default d; names round-trip, an
+ * unknown name or kind is refused. */
+static void test_table(void) {
+    static const struct {
+        padim_backbone_kind kind;
+        const char *name;
+        int c[3], n_convs, d;
+    } want[] = {{PADIM_BACKBONE_RESNET18, "resnet18", {64, 128, 256}, 15, 100},
+                {PADIM_BACKBONE_WIDE_RESNET50_2, "wide_resnet50_2", {256, 512, 1024}, 43, 550}};
+    for (int i = 0; i < 2; i++) {
+        bb_spec s;
+        bb_spec_init(&s, want[i].kind);
+        CHECK(!strcmp(padim_backbone_name(want[i].kind), want[i].name));
+        padim_backbone_kind k = (padim_backbone_kind)99;
+        CHECK_OK(padim_backbone_parse(want[i].name, &k));
+        CHECK(k == want[i].kind);
+        CHECK(s.n_convs == want[i].n_convs);
+        for (int l = 0; l < 3; l++) CHECK(s.channels[l] == want[i].c[l]);
+        CHECK(padim_backbone_channels(want[i].kind) == want[i].c[0] + want[i].c[1] + want[i].c[2]);
+        CHECK(bb_channels_total(&s) == padim_backbone_channels(want[i].kind));
+        CHECK(padim_backbone_default_d(want[i].kind) == want[i].d);
+        padim_config cfg;
+        padim_config_default(&cfg, want[i].kind, PADIM_PRESET_ANOMALIB);
+        CHECK(cfg.d == want[i].d);
+        cfg.d = padim_backbone_channels(want[i].kind);
+        CHECK_OK(padim_config_validate(&cfg));
+        cfg.d++;
+        CHECK(padim_config_validate(&cfg) == PADIM_ERR_ARG);
+    }
+    padim_backbone_kind k;
+    CHECK_OK(padim_backbone_parse("wrn50", &k));
+    CHECK(k == PADIM_BACKBONE_WIDE_RESNET50_2);
+    CHECK(padim_backbone_parse("resnet50", &k) == PADIM_ERR_ARG);
+    CHECK(strstr(padim_last_error(), "resnet18") && strstr(padim_last_error(), "wide_resnet50_2"));
+    const padim_backbone_kind bad = (padim_backbone_kind)7;
+    CHECK(padim_backbone_name(bad) == NULL && padim_backbone_channels(bad) == 0);
+    padim_config cfg;
+    padim_config_default(&cfg, PADIM_BACKBONE_RESNET18, PADIM_PRESET_ANOMALIB);
+    cfg.backbone = bad;
+    CHECK(padim_config_validate(&cfg) == PADIM_ERR_ARG);
+}
+
 int main(int argc, char **argv) {
     bb_weights w;
+    if (argc == 1) test_table();
     if (argc == 3 && !strcmp(argv[1], "--wrn50")) {
         char path[1100];
         snprintf(path, sizeof(path), "%s/wrn50_random.safetensors", argv[2]);

@@ -73,6 +73,14 @@ expect_error "corrupt image at score" "zz_truncated.png" "$bin" score --device c
 [ -e "$tmp/out9/scores.csv" ] && { echo "FAIL corrupt image at score: scores.csv written" >&2; fails=$((fails + 1)); }
 expect_error "unknown command" "unknown command" "$bin" frobnicate
 expect_error "bad device" "--device expects" "$bin" score --device tpu "$tmp/model.padim" "$tmp/good"
+# Numbers go through one checked parser: the option, the range and the bad value named.
+expect_error "bad batch" "--batch expects an integer in \[1, 4096\], got '0'" "$bin" score --batch 0 "$tmp/model.padim" "$tmp/good"
+expect_error "bad threads" "--threads expects an integer in \[1, 1024\], got 'two'" "$bin" bench --threads two
+expect_error "bad count" "--count expects an integer in \[2, 1048576\], got '1x'" "$bin" bench --count 1x
+expect_error "bad eps" "--eps expects a number in \[0, 1e\+06\], got 'small'" "$bin" fit --eps small "$tmp/good" -o "$tmp/out11.padim"
+expect_error "unknown option" "unknown option '--frob'" "$bin" eval --frob "$tmp/evalset"
+expect_error "missing value" "option '--batch' needs a value" "$bin" fit "$tmp/good" --batch
+expect_absent "bad numbers" "$tmp/out11.padim"
 # Output names never collide: the same file name from two folders gets a suffix.
 mkdir -p "$tmp/da" "$tmp/db"
 cp "$(echo "$fixture" | head -1)" "$tmp/da/x.png"; cp "$(echo "$fixture" | head -1)" "$tmp/db/x.png"
@@ -100,7 +108,12 @@ cp "$src"/tests/golden/pipeline/fixture/test/00[12]_*.png "$tmp/evalset/defect/"
 expect_error "masks without thresholds" "no pixel threshold" "$bin" score -q "$tmp/model.padim" "$tmp/good" -o "$tmp/out10" --masks
 if "$bin" eval -q --device cpu -m "$tmp/model.padim" --save-thresholds "$tmp/evalset" -o "$tmp/ev" >"$tmp/ev.out" 2>&1; then
   grep -q "pixel metrics unavailable" "$tmp/ev.out" || { echo "FAIL eval: pixel metrics should be unavailable without masks" >&2; fails=$((fails + 1)); }
-  grep -q '"pixel_auroc": null' "$tmp/ev/metrics.json" || { echo "FAIL eval: pixel_auroc should be null" >&2; fails=$((fails + 1)); }
+  /usr/bin/python3 -c '
+import json, sys
+m = json.load(open(sys.argv[1], encoding="utf-8"))["metrics"]
+assert m["pixel_auroc"] is None and m["pixel_f1"] is None and m["aupro_0.3"] is None, m
+assert 0 <= m["image_auroc"] <= 1, m
+' "$tmp/ev/metrics.json" || { echo "FAIL eval: pixel_auroc should be null" >&2; fails=$((fails + 1)); }
   "$bin" info "$tmp/model.padim" | grep -q "thresholds:     image" || { echo "FAIL eval: thresholds not saved" >&2; fails=$((fails + 1)); }
   "$bin" score -q "$tmp/model.padim" "$tmp/evalset" | head -1 | grep -q "path,score,label,normalized" || {
     echo "FAIL score: no label/normalized columns after --save-thresholds" >&2; fails=$((fails + 1)); }

@@ -1,13 +1,13 @@
 /*
  * test_cuda_ops.c - every CUDA operation of src/kernels (and the host-side statistics of
- * backend_cuda.c) against its CPU twin of src/host/ops.h, on seeded random inputs at odd
+ * cuda/cuda_stats.c) against its CPU twin of src/host/cpu/ops.h, on seeded random inputs at odd
  * sizes (D in 1, 7, 33, 100, 550; P in 1, 49, 3136, 4096; batches 1, 3, 32; big combos
  * trimmed so the CPU side stays quick). Each device output sits between guard bands of
  * a byte pattern that must survive the op; comparisons check NaN/Inf first, then a
  * per-op tolerance stated where it is used. Without a working GPU: exit 77 (skip).
  */
 #include "common.h"
-#include "cuda/cuda_check.h"
+#include "cuda/cuda_stats.h"
 #include "kernels.h"
 #include "cpu/ops.h"
 #include "test_util.h"

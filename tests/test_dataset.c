@@ -2,10 +2,13 @@
  * test_dataset.c - src/host/dataset.c on temporary folder layouts under /tmp (tiny PNGs
  * written with stb_image_write): MVTec pairing and order, missing / orphan masks (errors
  * naming the files), no ground_truth/, a category without defective images, the generic
- * layout with and without masks/, empty folders; and mask_load_eval against torch /
+ * layout with and without masks/, empty folders; MVTec AD 2, converted and raw VisA
+ * (split CSV), layout detection and the strict checks (stray files and folders, missing
+ * masks, CSV errors, each naming the file); and mask_load_eval against torch /
  * torchvision+PIL goldens of tests/ref_metrics.py (tests/golden/metrics/mask_*).
  */
 #include "eval/dataset.h"
+#include "eval/mask.h"
 #include "eval/metrics.h"
 #include "test_util.h"
 
@@ -256,7 +259,7 @@ static void mask_case(const char *name, padim_preset preset, int resize, int cro
     cfg.crop = crop;
     CHECK(padim_config_input_size(&cfg) == S);
     uint8_t *got = calloc((size_t)S * S, 1);
-    CHECK_OK(mask_load_eval(path, "img.png", w, h, &cfg, got));
+    CHECK_OK(mask_load_eval(path, "img.png", w, h, &cfg, 127, got));
     int64_t diff = 0, ones = 0;
     for (int64_t i = 0; i < (int64_t)S * S; i++) {
         diff += got[i] != (uint8_t)out.data[i];
@@ -268,7 +271,7 @@ static void mask_case(const char *name, padim_preset preset, int resize, int cro
     /* Size mismatch names both files and sizes. */
     char expect[64];
     snprintf(expect, sizeof(expect), "%dx%d", w + 1, h);
-    expect_error(mask_load_eval(path, "the_image.png", w + 1, h, &cfg, got), "the_image.png",
+    expect_error(mask_load_eval(path, "the_image.png", w + 1, h, &cfg, 127, got), "the_image.png",
                  expect);
     free(got);
     free(px);
@@ -291,8 +294,136 @@ static void masks(void) {
     padim_config_default(&cfg, PADIM_BACKBONE_RESNET18, PADIM_PRESET_ANOMALIB);
     cfg.resize = 2;
     uint8_t got[4] = {9, 9, 9, 9};
-    CHECK_OK(mask_load_eval(path, NULL, 2, 1, &cfg, got));
+    CHECK_OK(mask_load_eval(path, NULL, 2, 1, &cfg, 127, got));
     CHECK(got[0] == 1 && got[1] == 0 && got[2] == 1 && got[3] == 0);
+}
+
+static void write_text(const char *rel, const char *text) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0) test_failures++;
+    if (f) fclose(f);
+}
+
+static padim_dataset_kind detect(const char *rel) {
+    padim_dataset_kind k = PADIM_DATASET_AUTO;
+    CHECK_OK(padim_dataset_detect(at(rel), &k));
+    return k;
+}
+
+static void mvtec_ad2_layout(void) {
+    write_png("ad2/can/train/good/000_regular.png", 8, 6, 10);
+    write_png("ad2/can/train/good/001_regular.png", 8, 6, 10);
+    write_png("ad2/can/validation/good/000_regular.png", 8, 6, 10);
+    write_png("ad2/can/test_public/good/000_regular.png", 8, 6, 10);
+    write_png("ad2/can/test_public/bad/000_regular.png", 8, 6, 10);
+    write_png("ad2/can/test_public/bad/001_regular.png", 8, 6, 10);
+    write_png("ad2/can/test_public/ground_truth/bad/000_regular_mask.png", 8, 6, 255);
+    write_png("ad2/can/test_public/ground_truth/bad/001_regular_mask.png", 8, 6, 255);
+    write_png("ad2/can/test_private/000_regular.png", 8, 6, 10);
+    write_png("ad2/can/test_private_mixed/000_mixed.png", 8, 6, 10);
+    CHECK(detect("ad2/can") == PADIM_DATASET_MVTEC_AD2);
+    padim_testset ts;
+    CHECK_OK(testset_load_kind(at("ad2/can"), PADIM_DATASET_AUTO, &ts));
+    CHECK(ts.n == 3 && ts.n_good == 1 && ts.n_defective == 2 && ts.has_masks && ts.mask_cut == 127 &&
+          ts.kind == PADIM_DATASET_MVTEC_AD2);
+    CHECK(ts.n == 3 && ends_with(ts.mask_paths[0], "test_public/ground_truth/bad/000_regular_mask.png") &&
+          !strcmp(ts.defect_types[0], "bad") && !ts.mask_paths[2]);
+    testset_free(&ts);
+    char **p;
+    int64_t n;
+    CHECK_OK(padim_dataset_train_images(at("ad2/can"), PADIM_DATASET_AUTO, &p, &n));
+    CHECK(n == 2 && ends_with(p[1], "train/good/001_regular.png"));
+    padim_free_paths(p, n);
+    /* Strictness: a stray file, a stray folder, a missing mask: each error names it. */
+    touch("ad2/can/test_public/good/notes.txt");
+    expect_error(testset_load_mvtec_ad2(at("ad2/can"), &ts), "test_public/good/notes.txt", "stray file");
+    rm("ad2/can/test_public/good/notes.txt");
+    write_png("ad2/can/test_public/scratch/000.png", 8, 6, 10);
+    expect_error(testset_load_mvtec_ad2(at("ad2/can"), &ts), "test_public/scratch", "stray folder");
+    rm("ad2/can/test_public/scratch/000.png");
+    rmdir(at("ad2/can/test_public/scratch"));
+    rm("ad2/can/test_public/ground_truth/bad/001_regular_mask.png");
+    expect_error(testset_load_mvtec_ad2(at("ad2/can"), &ts), "test_public/bad/001_regular.png",
+                 "ground_truth/bad/001_regular_mask.png");
+    write_png("ad2/can/test_public/ground_truth/bad/001_regular_mask.png", 8, 6, 255);
+    write_png("ad2/can/test_public/ground_truth/bad/007_regular_mask.png", 8, 6, 255);
+    expect_error(testset_load_mvtec_ad2(at("ad2/can"), &ts), "007_regular_mask.png", "has no image");
+    rm("ad2/can/test_public/ground_truth/bad/007_regular_mask.png");
+    CHECK_OK(testset_load_mvtec_ad2(at("ad2/can"), &ts));
+    testset_free(&ts);
+}
+
+static void visa_layouts(void) {
+    /* Converted by anomalib: masks named like the images, nonzero = defect. */
+    write_png("visa_pytorch/pcb1/train/good/0000.png", 8, 6, 10);
+    write_png("visa_pytorch/pcb1/test/good/0001.png", 8, 6, 10);
+    write_png("visa_pytorch/pcb1/test/bad/000.png", 8, 6, 10);
+    write_png("visa_pytorch/pcb1/ground_truth/bad/000.png", 8, 6, 1);
+    CHECK(detect("visa_pytorch/pcb1") == PADIM_DATASET_VISA);
+    CHECK(detect("bottle") == PADIM_DATASET_MVTEC_AD);
+    CHECK(detect("mine") == PADIM_DATASET_FOLDER);
+    padim_testset ts;
+    CHECK_OK(testset_load_kind(at("visa_pytorch/pcb1"), PADIM_DATASET_AUTO, &ts));
+    CHECK(ts.n == 2 && ts.n_defective == 1 && ts.mask_cut == 0 && ts.kind == PADIM_DATASET_VISA &&
+          ends_with(ts.mask_paths[0], "ground_truth/bad/000.png"));
+    padim_config cfg;
+    padim_config_default(&cfg, PADIM_BACKBONE_RESNET18, PADIM_PRESET_ANOMALIB);
+    cfg.resize = 16;
+    uint8_t m[256];
+    CHECK_OK(mask_load_eval(ts.mask_paths[0], ts.paths[0], 8, 6, &cfg, ts.mask_cut, m));
+    CHECK(m[0] == 1 && m[255] == 1); /* value 1: a defect under the VisA rule */
+    testset_free(&ts);
+    /* The same folder read as MVTec AD wants <stem>_mask names. */
+    expect_error(testset_load_kind(at("visa_pytorch/pcb1"), PADIM_DATASET_MVTEC_AD, &ts), "test/bad/000.png",
+                 "ground_truth/bad/000_mask.png");
+
+    /* Raw: Data/ folders and split_csv/1cls.csv beside the categories. */
+    write_png("visa/pcb1/Data/Images/Normal/0000.JPG", 8, 6, 10);
+    write_png("visa/pcb1/Data/Images/Normal/0001.JPG", 8, 6, 10);
+    write_png("visa/pcb1/Data/Images/Normal/0002.JPG", 8, 6, 10);
+    write_png("visa/pcb1/Data/Images/Anomaly/000.JPG", 8, 6, 10);
+    write_png("visa/pcb1/Data/Masks/Anomaly/000.png", 8, 6, 3);
+    write_png("visa/pcb2/Data/Images/Normal/0000.JPG", 8, 6, 10);
+    write_png("visa/split_csv/.keep.png", 1, 1, 0);
+    const char *csv = "object,split,label,image,mask\n"
+                      "pcb1,train,normal,pcb1/Data/Images/Normal/0001.JPG,\n"
+                      "pcb1,train,normal,pcb1/Data/Images/Normal/0000.JPG,\n"
+                      "pcb2,train,normal,pcb2/Data/Images/Normal/0000.JPG,\n"
+                      "pcb1,test,normal,pcb1/Data/Images/Normal/0002.JPG,\n"
+                      "pcb1,test,anomaly,pcb1/Data/Images/Anomaly/000.JPG,pcb1/Data/Masks/Anomaly/000.png\n";
+    write_text("visa/split_csv/1cls.csv", csv);
+    CHECK(detect("visa/pcb1") == PADIM_DATASET_VISA);
+    CHECK_OK(testset_load_kind(at("visa/pcb1"), PADIM_DATASET_VISA, &ts));
+    CHECK(ts.n == 2 && ts.n_good == 1 && ts.n_defective == 1 && ts.mask_cut == 0 &&
+          ends_with(ts.paths[0], "visa/pcb1/Data/Images/Anomaly/000.JPG") &&
+          ends_with(ts.mask_paths[0], "visa/pcb1/Data/Masks/Anomaly/000.png") && !strcmp(ts.defect_types[1], "good"));
+    testset_free(&ts);
+    char **p;
+    int64_t n;
+    CHECK_OK(padim_dataset_train_images(at("visa/pcb1"), PADIM_DATASET_AUTO, &p, &n));
+    CHECK(n == 2 && ends_with(p[0], "Normal/0000.JPG") && ends_with(p[1], "Normal/0001.JPG"));
+    padim_free_paths(p, n);
+    /* A stray image, a missing mask, an anomaly row without a mask, a bad header. */
+    write_png("visa/pcb1/Data/Images/Anomaly/001.JPG", 8, 6, 10);
+    expect_error(testset_load_kind(at("visa/pcb1"), PADIM_DATASET_AUTO, &ts), "Anomaly/001.JPG", "stray file");
+    rm("visa/pcb1/Data/Images/Anomaly/001.JPG");
+    rm("visa/pcb1/Data/Masks/Anomaly/000.png");
+    expect_error(testset_load_kind(at("visa/pcb1"), PADIM_DATASET_AUTO, &ts), "Masks/Anomaly/000.png", "1cls.csv:6");
+    write_png("visa/pcb1/Data/Masks/Anomaly/000.png", 8, 6, 3);
+    write_text("visa/split_csv/1cls.csv", "object,split,label,image,mask\n"
+                                           "pcb1,test,anomaly,pcb1/Data/Images/Anomaly/000.JPG,\n");
+    expect_error(testset_load_kind(at("visa/pcb1"), PADIM_DATASET_AUTO, &ts), "1cls.csv:2", "no mask");
+    write_text("visa/split_csv/1cls.csv", "object,split,image\n");
+    expect_error(testset_load_kind(at("visa/pcb1"), PADIM_DATASET_AUTO, &ts), "1cls.csv:1", "header");
+    write_text("visa/split_csv/1cls.csv", csv);
+    CHECK_OK(testset_load_kind(at("visa/pcb1/"), PADIM_DATASET_AUTO, &ts)); /* trailing slash */
+    testset_free(&ts);
+    padim_dataset_kind k;
+    CHECK_OK(padim_dataset_parse("mvtec_ad2", &k));
+    CHECK(k == PADIM_DATASET_MVTEC_AD2 && !strcmp(padim_dataset_name(PADIM_DATASET_VISA), "visa"));
+    expect_error(padim_dataset_parse("mvtec", &k), "mvtec_ad2", "folder");
 }
 
 /* The real MVTec bottle category (skipped without ../shared): layout counts and the
@@ -328,7 +459,7 @@ static void bottle(void) {
         if (!ts.labels[i]) continue;
         for (int p = 0; p < 2; p++) {
             int S = padim_config_input_size(&cfg[p]);
-            CHECK_OK(mask_load_eval(ts.mask_paths[i], ts.paths[i], 900, 900, &cfg[p], m));
+            CHECK_OK(mask_load_eval(ts.mask_paths[i], ts.paths[i], 900, 900, &cfg[p], 127, m));
             int64_t ones = 0;
             for (int64_t j = 0; j < (int64_t)S * S; j++) ones += m[j];
             total[p] += ones;
@@ -353,6 +484,8 @@ int main(void) {
     generic_layout();
     empty_folders();
     masks();
+    mvtec_ad2_layout();
+    visa_layouts();
     bottle();
     int rc = test_finish("test_dataset");
     if (rc == 0) {

@@ -7,6 +7,7 @@
  */
 #include "common.h"
 #include "image.h"
+#include "render.h"
 #include "test_util.h"
 
 #include <dirent.h>
@@ -340,7 +341,7 @@ static void test_heatmap(void) {
     for (int64_t i = 0; i < rgb.count; i++) fr[i] = (float)rgb.data[i];
     for (int64_t i = 0; i < map.count; i++) fm[i] = (float)map.data[i];
     uint8_t *out = malloc((size_t)S * S * 3);
-    image_render_heatmap(fr, fm, S, 0.2f, 0.8f, 0.4f, out);
+    render_overlay(fr, fm, S, 0.2f, 0.8f, 0.4f, out);
     compare_u8("heatmap (jet, alpha 0.4) vs numpy", out, ref.data, ref.count, 0);
     free(fr);
     free(fm);
@@ -348,6 +349,33 @@ static void test_heatmap(void) {
     npy_free(&rgb);
     npy_free(&map);
     npy_free(&ref);
+}
+
+/* The contour of padim_render_heatmap against a hand-drawn outline: a 3x3 block of a 7x7
+ * map (outline = its 8 outer pixels, the centre stays the overlay) and a block on the image
+ * border (its border pixels are outline); a NaN threshold draws no contour. */
+static void test_contour(void) {
+    enum { S = 7 };
+    float map[S * S], rgb[3 * S * S];
+    for (int i = 0; i < S * S; i++) map[i] = 0.1f * (float)(i % 5);
+    for (int i = 0; i < 3 * S * S; i++) rgb[i] = 0.5f;
+    for (int y = 2; y <= 4; y++)
+        for (int x = 2; x <= 4; x++) map[y * S + x] = 5.0f;
+    map[0] = map[1] = 5.0f; /* a 2-pixel block on the top border */
+    static const char want[S][S + 1] = {"11.....", ".......", "..111..", "..1.1..", "..111..", ".......", "......."};
+    uint8_t overlay[S * S * 3], plain[S * S * 3], out[S * S * 3];
+    render_overlay(rgb, map, S, 0.0f, 2.0f, 0.5f, overlay);
+    padim_render_heatmap(rgb, map, S, 0.0f, 2.0f, 0.5f, NAN, plain);
+    CHECK(memcmp(plain, overlay, sizeof(plain)) == 0);
+    padim_render_heatmap(rgb, map, S, 0.0f, 2.0f, 0.5f, 1.0, out);
+    int bad = 0;
+    for (int i = 0; i < S * S; i++) {
+        const uint8_t *p = out + i * 3, *o = overlay + i * 3;
+        const int white = p[0] == 255 && p[1] == 255 && p[2] == 255;
+        if (want[i / S][i % S] == '1' ? !white : memcmp(p, o, 3) != 0) bad++;
+    }
+    if (bad) fprintf(stderr, "FAIL contour: %d pixels differ from the expected outline\n", bad);
+    CHECK(bad == 0);
 }
 
 int main(void) {
@@ -389,6 +417,7 @@ int main(void) {
     test_tiff_f32();
     test_png_write();
     test_heatmap();
+    test_contour();
 
     /* clean the temporary directory (only files this test wrote) */
     DIR *d = opendir(tmpdir);

@@ -3,8 +3,10 @@
  * tests/ref_metrics.py (tests/golden/metrics/): AUROC (roc_auc_score) and best F1
  * (precision_recall_curve) on random, heavily tied and all-equal scores; AUPRO against an
  * exact threshold-sweep implementation; 8-connected components against
- * scipy.ndimage.label; edge cases with known answers. Prints (does not assert) the time of
- * each metric on 5 million pixels.
+ * scipy.ndimage.label; edge cases with known answers; the report's curves (every ROC point
+ * one of sklearn's roc_curve points, every PRO point one of the exact sweep's, the thinning
+ * bound), AUPRO at several limits in one sweep, and SegF1 counts against sklearn's
+ * f1_score. Prints (does not assert) the time of each metric on 5 million pixels.
  *
  * Tolerances: AUROC, F1, precision, recall 1e-12 (both sides are exact rational numbers
  * rounded once or a few times in float64); the F1 threshold must be the same float;
@@ -184,6 +186,93 @@ static void aupro_case(void) {
     npy_free(&c);
 }
 
+/* Is (x, y) one of the reference points (2, k)? */
+static int on_curve(const npy_array *ref, double x, double y) {
+    const int64_t k = ref->shape[1];
+    for (int64_t j = 0; j < k; j++)
+        if (fabs(ref->data[j] - x) < 1e-12 && fabs(ref->data[k + j] - y) < 1e-12) return 1;
+    return 0;
+}
+
+static void curve_cases(void) {
+    npy_array s, l, roc, m, k, pro, e;
+    if (load("random_scores", &s) || load("random_labels", &l) || load("random_roc", &roc) ||
+        load("aupro_maps", &m) || load("aupro_masks", &k) || load("aupro_curve", &pro) ||
+        load("aupro_expected", &e))
+        return;
+    float *scores = to_f32(&s);
+    uint8_t *labels = to_u8(&l);
+    /* Unthinned: exactly sklearn's points; thinned: a subset within the bound. */
+    static const int caps[2] = {1000000, 25};
+    for (int c = 0; c < 2; c++) {
+        metric_curve cv;
+        CHECK(metric_roc_curve(scores, labels, s.count, caps[c], &cv) == 0);
+        if (c == 0) CHECK(cv.n == roc.shape[1]);
+        else CHECK(cv.n <= 2 * caps[c] + 2 && cv.n >= 3);
+        int64_t off = 0;
+        for (int64_t i = 0; i < cv.n; i++) off += !on_curve(&roc, cv.x[i], cv.y[i]);
+        CHECK(off == 0);
+        CHECK(cv.x[0] == 0 && cv.y[0] == 0 && cv.x[cv.n - 1] == 1 && cv.y[cv.n - 1] == 1);
+        metric_curve_free(&cv);
+    }
+    uint8_t one[3] = {1, 1, 1};
+    metric_curve none;
+    CHECK(metric_roc_curve(scores, one, 3, 10, &none) == METRIC_UNAVAILABLE);
+
+    /* AUPRO at three limits in one sweep = one limit at a time; the PRO curve to 0.3. */
+    int N = (int)m.shape[0], H = (int)m.shape[1], W = (int)m.shape[2];
+    float *maps = to_f32(&m);
+    uint8_t *masks = to_u8(&k);
+    static const double limits[3] = {0.3, 0.05, 1.0};
+    double au[3];
+    metric_curve pc;
+    CHECK(metric_aupro_multi(maps, masks, N, H, W, limits, 3, au, 1000000, &pc) == 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK(au[i] == metric_aupro(maps, masks, N, H, W, limits[i]));
+        check_close("aupro_multi", au[i], e.data[i], 1e-9);
+    }
+    int64_t off = 0;
+    for (int64_t i = 0; i < pc.n; i++) off += !on_curve(&pro, pc.x[i], pc.y[i]);
+    CHECK(off == 0 && pc.x[pc.n - 1] == 1.0);
+    metric_curve_free(&pc);
+    CHECK(metric_aupro_multi(maps, masks, N, H, W, limits, 1, au, 40, &pc) == 0);
+    CHECK(pc.n <= 2 * 40 + 2 && fabs(pc.x[pc.n - 1] - 0.3) < 1e-15);
+    for (int64_t i = 0; i + 1 < pc.n; i++) off += !on_curve(&pro, pc.x[i], pc.y[i]);
+    CHECK(off == 0);
+    metric_curve_free(&pc);
+    free(scores);
+    free(labels);
+    free(maps);
+    free(masks);
+    npy_free(&s);
+    npy_free(&l);
+    npy_free(&roc);
+    npy_free(&m);
+    npy_free(&k);
+    npy_free(&pro);
+    npy_free(&e);
+}
+
+/* SegF1's counts at fixed thresholds against sklearn's f1_score; -1 (not scored) pixels
+ * are never predicted. */
+static void segf1_case(void) {
+    npy_array m, k, e;
+    if (load("segf1_maps", &m) || load("segf1_masks", &k) || load("segf1_expected", &e)) return;
+    float *maps = to_f32(&m);
+    uint8_t *masks = to_u8(&k);
+    for (int64_t t = 0; t < e.shape[0]; t++) {
+        int64_t tp = 0, fp = 0, fn = 0;
+        metric_count_at(maps, masks, m.count, e.data[2 * t], &tp, &fp, &fn);
+        check_close("segf1", metric_f1_counts(tp, fp, fn), e.data[2 * t + 1], 1e-12);
+    }
+    CHECK(metric_f1_counts(0, 0, 0) == METRIC_UNAVAILABLE && metric_f1_counts(0, 3, 0) == 0.0);
+    free(maps);
+    free(masks);
+    npy_free(&m);
+    npy_free(&k);
+    npy_free(&e);
+}
+
 /* 76 maps of 256 x 256 (~5M pixels, an MVTec category at the evaluation size). */
 static void timing(void) {
     const int N = 76, S = 256;
@@ -227,6 +316,8 @@ int main(void) {
     classification_case("small");
     edge_cases();
     aupro_case();
+    curve_cases();
+    segf1_case();
     timing();
     return test_finish("test_metrics");
 }

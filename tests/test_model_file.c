@@ -10,6 +10,7 @@
 #include "cpu/ops.h"
 #include "padim_internal.h"
 #include "safetensors.h"
+#include "st_writer.h"
 
 #include "test_util.h"
 

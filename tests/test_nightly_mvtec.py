@@ -11,7 +11,10 @@ independently of the runner's copy):
   - the published rows equal MISSION.md's reference tables (when ../shared/docs is there);
   - the arguments passed to padim-gpu eval (backbone, preset, weights, device, -o);
   - results.json; the exit code: 0 within tolerance, 1 on a regression (listed on stderr)
-    or a failed run, 2 on usage errors.
+    or a failed run, 2 on usage errors;
+  - --dataset mvtec_ad2 / visa: their categories and metric tables, "no published PaDiM
+    value" in the published rows (never a number), --dataset passed to eval, no regression
+    without a published value but a failed run still fails.
 
   /usr/bin/python3 tests/test_nightly_mvtec.py            # the ctest (fake padim-gpu)
   /usr/bin/python3 tests/test_nightly_mvtec.py --real OUT [--root R] [--padim P]
@@ -65,7 +68,8 @@ for i in range(0, len(x), 4096):
 m = {"category": cat, "model": {"backbone": args[args.index("--backbone") + 1]},
      "counts": {"images": 83, "good": 20, "defective": 63, "pixels": 1, "has_masks": True},
      "metrics": {"image_auroc": spec["ia"], "pixel_auroc": spec["pa"], "image_f1": spec["f1"],
-                 "pixel_f1": 0.7, "aupro_0.3": 0.95},
+                 "pixel_f1": 0.7, "aupro_0.3": 0.95, "aupro_0.05": spec.get("a05", 0.8),
+                 "seg_f1": spec.get("seg", 0.4)},
      "timings_s": {"fit": 12.5, "score": 8.3, "metrics": 1.0}, "backend": "cpu (2 threads)", "padim_version": "9.9.9"}
 os.makedirs(out, exist_ok=True)
 with open(os.path.join(out, "metrics.json"), "w") as f:
@@ -292,6 +296,74 @@ def test_fake():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def test_other_datasets():
+    tmp = tempfile.mkdtemp(prefix="nightly_test2_")
+    try:
+        wdir = os.path.join(tmp, "weights")
+        os.makedirs(wdir)
+        open(os.path.join(wdir, "resnet18_tv_in1k.safetensors"), "wb").close()
+        fake = os.path.join(tmp, "padim-gpu")
+        with open(fake, "w") as f:
+            f.write(FAKE)
+        os.chmod(fake, 0o755)
+        arglog = os.path.join(tmp, "args.jsonl")
+        cases = {
+            "mvtec_ad2": (["train/good", "test_public/good"], ["can", "vial"], "walnuts",
+                          ["Image-level AUROC", "Pixel-level AUROC", "AU-PRO (FPR limit 0.05)", "SegF1"],
+                          ["Can", "Fabric", "Fruit Jelly", "Rice", "Sheet Metal", "Vial", "Wallplugs", "Walnuts"]),
+            "visa": (["Data/Images/Normal"], ["candle", "pcb1"], "pcb4",
+                     ["Image-level AUROC", "Pixel-level AUROC", "Image-level F1", "AU-PRO (FPR limit 0.3)"],
+                     ["Candle", "Capsules", "Cashew", "Chewing Gum", "Fryum", "Macaroni 1", "Macaroni 2", "PCB 1",
+                      "PCB 2", "PCB 3", "PCB 4", "Pipe Fryum"]),
+        }
+        for ds, (subs, cats, failing, titles, columns) in cases.items():
+            root = os.path.join(tmp, ds)
+            for c in cats + [failing]:
+                for sub in subs:
+                    os.makedirs(os.path.join(root, c, sub), exist_ok=True)
+            metrics = {c: {"ia": 0.5, "pa": 0.6, "f1": 0.3, "a05": 0.25, "seg": 0.125} for c in cats}
+            env = {"FAKE_METRICS": json.dumps(metrics), "FAKE_ARGLOG": arglog}
+            out = os.path.join(tmp, "out_" + ds)
+            base = ["--root", root, "--dataset", ds, "--weights-dir", wdir, "--padim", fake, "--out", out,
+                    "--backbones", "resnet18", "--tolerance", "0"]
+            if os.path.exists(arglog):
+                os.remove(arglog)
+            rc, _, err = run(base + ["--categories", ",".join(cats)], env)
+            check(rc == 0, "%s: exit %d without published values, expected 0\n%s" % (ds, rc, err))
+            calls = [json.loads(l) for l in open(arglog)]
+            check(len(calls) == 2 and all(c[c.index("--dataset") + 1] == ds for c in calls),
+                  "%s: eval called with --dataset: %s" % (ds, calls))
+            md = open(os.path.join(out, "tables.md")).read()
+            tables, headers = parse_tables(md)
+            for t in titles:
+                tb = table(tables, t)
+                if not check(tb is not None, "%s: table %s" % (ds, t)):
+                    continue
+                hdr = [h for k, h in headers.items() if k.startswith(t)][0]
+                check(hdr == ["backbone", "row", "Avg"] + columns, "%s %s header %s" % (ds, t, hdr))
+                pub = tb[("ResNet-18", "published")]
+                check(pub[0] == "no published PaDiM value" and all(c == "" for c in pub[1:]),
+                      "%s %s published row %s" % (ds, t, pub))
+                check(all(c == "" for c in tb[("ResNet-18", "diff")]), "%s %s diff row empty" % (ds, t))
+            first = table(tables, titles[0])[("ResNet-18", "ours")]
+            check(first[columns.index(cats[0].title() if ds == "mvtec_ad2" else "Candle") + 1] == "0.500",
+                  "%s ours cell %s" % (ds, first))
+            if ds == "mvtec_ad2":
+                sf = table(tables, "SegF1")[("ResNet-18", "ours")]
+                check(sf[0] == "0.125", "SegF1 Avg %s" % sf)
+            check("Image-level F1" not in md or ds == "visa", "%s: no image F1 table" % ds)
+            res = json.load(open(os.path.join(out, "results.json")))
+            check(res["published"]["note"] == "no published PaDiM value" and res["published"]["values"] == {},
+                  "%s results.json published %s" % (ds, res["published"]))
+            # A failing run fails the night even without published values.
+            rc, _, err = run(base + ["--categories", ",".join(cats + [failing])], env)
+            check(rc == 1 and "run failed" in err, "%s: failed run exit %d\n%s" % (ds, rc, err))
+            rc, _, err = run(base + ["--categories", "bottle"], env)
+            check(rc == 2, "%s: an MVTec AD category is unknown here: exit %d" % (ds, rc))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_real(out, root, padim):
     """The real benchmark on the bottle category (minutes): README's nightly command."""
     args = ["--root", root, "--out", out]
@@ -335,6 +407,7 @@ def main(argv):
         test_real(out, root, padim)
     else:
         test_fake()
+        test_other_datasets()
     if failures:
         print("%d check(s) failed" % failures, file=sys.stderr)
         return 1

@@ -31,6 +31,7 @@
 #include "padim.h"
 #include "rng.h"
 #include "safetensors.h"
+#include "st_writer.h"
 #include "test_util.h"
 
 #include <math.h>

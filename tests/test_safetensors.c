@@ -6,7 +6,9 @@
  * PADIM_ERR_FORMAT whose message names the path; a failed write leaves nothing behind;
  * fp16 conversion against IEEE definitions.
  */
+#include "half.h"
 #include "safetensors.h"
+#include "st_writer.h"
 
 #include "test_util.h"
 

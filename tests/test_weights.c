@@ -11,6 +11,7 @@
  */
 #include "weights.h"
 #include "safetensors.h"
+#include "st_writer.h"
 
 #include "test_util.h"
 

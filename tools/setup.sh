@@ -16,8 +16,13 @@ case "$mode" in demo|test|build) ;; *) echo "usage: tools/setup.sh demo|test|bui
 
 build_pkgs=(build-essential cmake ninja-build pkg-config libopenblas-dev liblapacke-dev libtiff-dev
             libstb-dev libpng-dev libcjson-dev libyaml-dev)
-# Test references: PyTorch/torchvision (CPU), NumPy, SciPy, scikit-learn, PIL (Debian's).
-test_pkgs=(python3 python3-numpy python3-scipy python3-sklearn python3-pil python3-torch python3-torchvision)
+# Test references: PyTorch/torchvision (CPU), NumPy, SciPy, scikit-learn, PIL (Debian's); the
+# Python bindings' test (tests/test_python.sh) also builds python/ in a venv: cffi, pytest,
+# venv, the Python headers, setuptools and wheel; tifffile reads the float16 TIFFs back;
+# headless Chromium renders the eval reports.
+test_pkgs=(python3 python3-numpy python3-scipy python3-sklearn python3-pil python3-torch python3-torchvision
+           python3-cffi python3-pytest python3-venv python3-dev python3-setuptools python3-wheel
+           python3-tifffile chromium)
 
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -34,6 +34,28 @@ typedef struct bb_block {
     int a, b, c, down;
 } bb_block;
 
+/* One row of the backbone table: everything that differs between backbones. The layer
+ * list (bb_spec) is derived from it; the channel counts of the row are checked against
+ * the derived spec by test_backbone. */
+typedef enum bb_block_kind { BB_BLOCK_BASIC = 0, BB_BLOCK_BOTTLENECK = 1 } bb_block_kind;
+typedef struct bb_info {
+    padim_backbone_kind kind;
+    const char *name;         /* "resnet18": config, CLI, model metadata */
+    const char *aliases;      /* other accepted names, space separated ("wrn50") */
+    const char *title;        /* "ResNet-18": tables */
+    bb_block_kind block;
+    int blocks[3];            /* residual blocks of layer1..3 */
+    int width_factor;         /* inner width = planes * width_factor (bottleneck) */
+    int channels[3];          /* C1, C2, C3 */
+    int default_d;            /* channels kept by default (anomalib's n_features) */
+    const char *weights_file; /* converted weights in weights/ */
+} bb_info;
+
+/* The row of kind, or NULL for an unknown kind. */
+const bb_info *bb_info_of(padim_backbone_kind kind);
+/* The row whose name or alias is s, or NULL. */
+const bb_info *bb_info_find(const char *s);
+
 typedef struct bb_spec {
     padim_backbone_kind kind;
     int n_convs;

@@ -1,6 +1,6 @@
 /*
- * backend.h - the PaDiM-level backend interface. The pipeline (padim.c) drives fitting
- * and scoring through this table only; backend_cpu.c (the reference) and backend_cuda.c
+ * backend.h - the PaDiM-level backend interface. The pipeline (pipeline.c) drives fitting
+ * and scoring through this table only; cpu/backend_cpu.c (the reference) and cuda/backend_cuda.c
  * fill it. The pipeline never includes a CUDA header.
  *
  * Data crossing the interface is host memory: preprocessed image batches in, model
@@ -28,6 +28,18 @@ typedef struct backend_setup {
     int pad_mode;              /* 0 torch reflect, 1 scipy reflect */
     const padim_runtime *rt;
 } backend_setup;
+
+/* The sizes every backend derives from its setup, derived once (backend.c). */
+typedef struct backend_dims {
+    int S, H, W, P, D; /* input side, layer1 grid, P = H * W, kept channels */
+    int h2, h3;        /* layer2 / layer3 grid sides */
+    int64_t T;         /* packed-triangle length D (D + 1) / 2 */
+    int max_batch;
+} backend_dims;
+
+/* The dims of s; asserts that the layer1 grid of S is s->H x s->W (a pipeline bug
+ * otherwise). */
+backend_dims backend_dims_of(const backend_setup *s);
 
 typedef struct backend_ops {
     const char *name; /* "cpu", "cuda" */

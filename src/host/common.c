@@ -1,10 +1,13 @@
 /*
- * common.c - error messages (thread-local), checked allocation, timing, thread count.
+ * common.c - error messages (thread-local), checked allocation, timing, output folders,
+ * thread count.
  */
 #include "common.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,6 +83,24 @@ double padim_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+padim_status padim_make_dirs(const char *path) {
+    char buf[4096];
+    if (!path || !path[0] || strlen(path) >= sizeof(buf))
+        return padim_fail(PADIM_ERR_ARG, "cannot create folder '%s': empty or too long a path", path ? path : "");
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1;; p++) {
+        const char c = *p;
+        if (c != '/' && c != '\0') continue;
+        *p = '\0';
+        struct stat sb;
+        if (mkdir(buf, 0755) != 0 && !(errno == EEXIST && stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode)))
+            return padim_fail(PADIM_ERR_IO, "%s: cannot create folder: %s", buf, strerror(errno));
+        if (c == '\0') break;
+        *p = c;
+    }
+    return PADIM_OK;
 }
 
 int padim_thread_count(int rt_threads) {

@@ -54,6 +54,10 @@ padim_status padim_alloc_aligned(void **out, size_t bytes, const char *what);
 /* Monotonic seconds. */
 double padim_now(void);
 
+/* mkdir -p for outputs (reports, submissions): every missing folder of path is created
+ * (0755); an existing folder is fine. The error names the folder that failed. */
+padim_status padim_make_dirs(const char *path);
+
 /* Number of threads to use: rt_threads when > 0, else the number of online CPUs. */
 int padim_thread_count(int rt_threads);
 

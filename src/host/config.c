@@ -17,20 +17,7 @@
 #include <string.h>
 #include <yaml.h>
 
-const char *padim_backbone_name(padim_backbone_kind k) {
-    return k == PADIM_BACKBONE_WIDE_RESNET50_2 ? "wide_resnet50_2" : "resnet18";
-}
-
 const char *padim_preset_name(padim_preset p) { return p == PADIM_PRESET_PAPER ? "paper" : "anomalib"; }
-
-padim_status padim_backbone_parse(const char *s, padim_backbone_kind *out) {
-    if (!strcmp(s, "resnet18")) *out = PADIM_BACKBONE_RESNET18;
-    else if (!strcmp(s, "wide_resnet50_2") || !strcmp(s, "wrn50") || !strcmp(s, "wide_resnet50"))
-        *out = PADIM_BACKBONE_WIDE_RESNET50_2;
-    else
-        return padim_fail(PADIM_ERR_ARG, "unknown backbone '%s' (expected resnet18 or wide_resnet50_2)", s);
-    return PADIM_OK;
-}
 
 padim_status padim_preset_parse(const char *s, padim_preset *out) {
     if (!strcmp(s, "anomalib")) *out = PADIM_PRESET_ANOMALIB;
@@ -45,11 +32,11 @@ void padim_config_default(padim_config *cfg, padim_backbone_kind backbone, padim
     cfg->preset = preset;
     cfg->resize = 256;
     cfg->crop = preset == PADIM_PRESET_PAPER ? 224 : 0;
-    cfg->d = backbone == PADIM_BACKBONE_WIDE_RESNET50_2 ? 550 : 100;
+    cfg->d = padim_backbone_default_d(backbone);
     cfg->seed = preset == PADIM_PRESET_PAPER ? 1024 : 42;
     cfg->eps = 0.01;
     cfg->sigma = 4.0;
-    cfg->batch = 32;
+    cfg->batch = PADIM_DEFAULT_BATCH;
     cfg->factor_fp16 = 0;
 }
 
@@ -138,7 +125,8 @@ padim_status padim_config_validate(const padim_config *cfg) {
         return padim_fail(PADIM_ERR_ARG, "crop %d is larger than resize %d", cfg->crop, cfg->resize);
     if (S % 16 != 0)
         return padim_fail(PADIM_ERR_ARG, "input size %d (resize %d, crop %d) must be a multiple of 16 (the layer3 stride)", S, cfg->resize, cfg->crop);
-    int C = cfg->backbone == PADIM_BACKBONE_WIDE_RESNET50_2 ? 1792 : 448;
+    const int C = padim_backbone_channels(cfg->backbone);
+    if (C == 0) return padim_fail(PADIM_ERR_ARG, "unknown backbone kind %d", (int)cfg->backbone);
     if (cfg->d < 1 || cfg->d > C)
         return padim_fail(PADIM_ERR_ARG, "d = %d out of range: %s has %d embedding channels",
                           cfg->d, padim_backbone_name(cfg->backbone), C);
@@ -211,4 +199,9 @@ void padim_runtime_default(padim_runtime *rt) {
     memset(rt, 0, sizeof(*rt));
     rt->device = PADIM_DEVICE_AUTO;
     rt->precision = PADIM_PRECISION_FP32;
+}
+
+int padim_runtime_batch(const padim_runtime *rt, const padim_config *cfg) {
+    if (rt && rt->batch > 0) return rt->batch;
+    return cfg->batch > 0 ? cfg->batch : PADIM_DEFAULT_BATCH;
 }

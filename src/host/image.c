@@ -1,8 +1,8 @@
 /*
  * image.c - image decoding (first stage of the pipeline) and the image outputs (last
  * stage): PNG / JPEG / BMP through stb_image, TIFF through libtiff, the format chosen by
- * the file's magic bytes, never its extension; atomic PNG and float32 TIFF writers; the
- * jet heatmap overlay.
+ * the file's magic bytes, never its extension; atomic PNG and float32 / float16 TIFF
+ * writers (the heatmap overlay is render.c's).
  *
  * Decoded channel policy (padim_image: 8-bit, 1, 3 or 4 channels):
  *   gray -> 1, gray+alpha -> 1 (alpha dropped at load: it is never used, and PIL's
@@ -20,6 +20,7 @@
 #include "atomic_file.h"
 #include "common.h"
 #include "image.h"
+#include "half.h" /* padim_f32_to_f16, the one float16 rounding */
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -312,7 +313,9 @@ padim_status image_write_png(const char *path, int w, int h, int channels, const
     return padim_afile_commit(&a);
 }
 
-padim_status image_write_tiff_f32(const char *path, int w, int h, const float *data) {
+/* Single-channel IEEE float TIFF of 32 or 16 bits per sample; float16 samples are
+ * converted row by row (padim_f32_to_f16: round to nearest even). */
+static padim_status write_tiff_float(const char *path, int w, int h, const float *data, int bits) {
     if (!path || !data || w < 1 || h < 1)
         return padim_fail(PADIM_ERR_ARG, "%s: cannot write float TIFF of %dx%d (data %p); expected "
                           "positive sizes and data", path ? path : "(null)", w, h, (const void *)data);
@@ -329,12 +332,12 @@ padim_status image_write_tiff_f32(const char *path, int w, int h, const float *d
         return padim_fail(PADIM_ERR_IO, "%s: cannot create TIFF: %s", path,
                           fd >= 0 ? msg.text : strerror(errno));
     }
-    float *row = NULL;
-    padim_status s = padim_alloc((void **)&row, (size_t)w * sizeof(float), "TIFF row");
+    void *row = NULL;
+    padim_status s = padim_alloc(&row, (size_t)w * (size_t)(bits / 8), "TIFF row");
     if (s == PADIM_OK) {
         TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
         TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h);
-        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 32);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, bits);
         TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
         TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, SAMPLEFORMAT_IEEEFP);
         TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
@@ -342,7 +345,13 @@ padim_status image_write_tiff_f32(const char *path, int w, int h, const float *d
         TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_NONE);
         TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(t, 0));
         for (int y = 0; y < h && s == PADIM_OK; y++) {
-            memcpy(row, data + (size_t)y * w, (size_t)w * sizeof(float)); /* libtiff may swab in place */
+            const float *src = data + (size_t)y * w;
+            if (bits == 32) {
+                memcpy(row, src, (size_t)w * sizeof(float)); /* libtiff may swab in place */
+            } else {
+                uint16_t *r16 = row;
+                for (int x = 0; x < w; x++) r16[x] = padim_f32_to_f16(src[x]);
+            }
             if (TIFFWriteScanline(t, row, (uint32_t)y, 0) < 0)
                 s = padim_fail(PADIM_ERR_IO, "%s: cannot write TIFF row %d: %s", path, y, msg.text);
         }
@@ -357,6 +366,14 @@ padim_status image_write_tiff_f32(const char *path, int w, int h, const float *d
         return s;
     }
     return padim_afile_commit(&a);
+}
+
+padim_status image_write_tiff_f32(const char *path, int w, int h, const float *data) {
+    return write_tiff_float(path, w, h, data, 32);
+}
+
+padim_status image_write_tiff_f16(const char *path, int w, int h, const float *data) {
+    return write_tiff_float(path, w, h, data, 16);
 }
 
 padim_status image_read_tiff_f32(const char *path, int *w, int *h, float **data) {
@@ -398,43 +415,4 @@ padim_status image_read_tiff_f32(const char *path, int *w, int *h, float **data)
     *h = (int)th;
     *data = d;
     return PADIM_OK;
-}
-
-/* ------------------------------------------------------------------ heatmap */
-
-/* matplotlib's "jet" as its piecewise-linear segment data (continuous, not the 256-entry
- * lookup table), evaluated at t in [0, 1]. */
-static double piecewise(const double *x, const double *y, int n, double t) {
-    for (int i = 1; i < n; i++)
-        if (t <= x[i]) return y[i - 1] + (y[i] - y[i - 1]) * (t - x[i - 1]) / (x[i] - x[i - 1]);
-    return y[n - 1];
-}
-
-static void jet(double t, double rgb[3]) {
-    static const double rx[] = {0, 0.35, 0.66, 0.89, 1}, ry[] = {0, 0, 1, 1, 0.5};
-    static const double gx[] = {0, 0.125, 0.375, 0.64, 0.91, 1}, gy[] = {0, 0, 1, 1, 0, 0};
-    static const double bx[] = {0, 0.11, 0.34, 0.65, 1}, by[] = {0.5, 1, 1, 0, 0};
-    rgb[0] = piecewise(rx, ry, 5, t);
-    rgb[1] = piecewise(gx, gy, 6, t);
-    rgb[2] = piecewise(bx, by, 5, t);
-}
-
-/* t = clamp((map - vmin) / (vmax - vmin), 0, 1) (NaN and an empty range give 0);
- * out = round(255 * (alpha * jet(t) + (1 - alpha) * rgb)), clamped to [0, 255]. */
-void image_render_heatmap(const float *rgb, const float *map, int S, float vmin, float vmax,
-                          float alpha, uint8_t *out) {
-    const size_t P = (size_t)S * S;
-    const double range = (double)vmax - (double)vmin;
-    for (size_t i = 0; i < P; i++) {
-        double t = range > 0 ? ((double)map[i] - vmin) / range : 0.0;
-        if (!(t > 0)) t = 0; /* also NaN */
-        if (t > 1) t = 1;
-        double j[3];
-        jet(t, j);
-        for (int c = 0; c < 3; c++) {
-            double v = alpha * j[c] + (1.0 - alpha) * (double)rgb[c * P + i];
-            v = v * 255.0 + 0.5;
-            out[i * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : (int)v);
-        }
-    }
 }

@@ -2,7 +2,8 @@
  * image.h - image input/output and preprocessing (the first stage of the pipeline).
  *   decode: stb_image (PNG, JPEG, BMP) and libtiff (TIFF 8/16-bit, gray/RGB/alpha).
  *   preprocess (padim_preprocess): to RGB float [0,1], resize (preset), crop, normalize.
- *   outputs: PNG heatmaps (stb_image_write) and float32 TIFF maps (libtiff), atomic.
+ *   outputs: PNG (stb_image_write) and float32 TIFF maps (libtiff), atomic; the heatmap
+ *            overlay drawn into a PNG is render.h's.
  *
  * Resize semantics (REFERENCE.md):
  *   anomalib: float32 [0,1] image, squash to resize x resize, bilinear with antialias
@@ -39,13 +40,9 @@ padim_status resize_aa_u8(const uint8_t *in, int C, int H, int W, int oh, int ow
 padim_status image_write_png(const char *path, int w, int h, int channels, const uint8_t *data);
 /* Single-channel float32 TIFF (h, w). */
 padim_status image_write_tiff_f32(const char *path, int w, int h, const float *data);
+/* Single-channel IEEE float16 TIFF (h, w): BitsPerSample 16, SampleFormat IEEEFP. */
+padim_status image_write_tiff_f16(const char *path, int w, int h, const float *data);
 /* Read a single-channel float32 TIFF written by image_write_tiff_f32 (tests). */
 padim_status image_read_tiff_f32(const char *path, int *w, int *h, float **data);
-
-/* Heatmap overlay: rgb (3, S, S) in [0,1], map (S, S); values mapped linearly from
- * [vmin, vmax] to a jet colormap, blended with weight alpha over the image.
- * out (S, S, 3) uint8. */
-void image_render_heatmap(const float *rgb, const float *map, int S, float vmin, float vmax,
-                          float alpha, uint8_t *out);
 
 #endif

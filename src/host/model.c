@@ -8,7 +8,10 @@
  *   format="padim-gpu-model", version="1", backbone, preset, resize, crop, input_size,
  *   layers="layer1,layer2,layer3", d, seed, eps, sigma, batch, n_train, channels_total,
  *   grid_h, grid_w, factor_dtype ("F32"/"F16"), has_thresholds, image_threshold,
- *   pixel_threshold, score_min, score_max, padim_version, weights_source.
+ *   pixel_threshold, score_min, score_max, padim_version, weights_source; optional (absent
+ *   in files written before good-only calibration): calibration ("none" | "good_quantile"),
+ *   calibration_fpr, calibration_images, calibration_image_threshold,
+ *   calibration_pixel_threshold, calibration_score_min, calibration_score_max.
  * Tensors:
  *   "idx"    I32 (D)          kept channel indices, in sampling order
  *   "mean"   F32 (P, D)
@@ -20,9 +23,11 @@
  * float in memory (the backends always see float).
  */
 #include "common.h"
-#include "cpu/ops.h"
+#include "shared_math.h"
 #include "padim_internal.h"
+#include "half.h"
 #include "safetensors.h"
+#include "st_writer.h"
 
 #include <errno.h>
 #include <math.h>
@@ -87,6 +92,24 @@ void padim_model_get_info(const padim_model *m, padim_model_info *info) {
     info->file_bytes = m->file_bytes;
 }
 
+void padim_model_get_calibration(const padim_model *m, padim_calibration *out) { *out = m->calibration; }
+
+const char *padim_model_thresholds(const padim_model *m, double *image_threshold,
+                                   double *pixel_threshold, double *score_min, double *score_max) {
+    const padim_calibration *c = &m->calibration;
+    if (c->calibrated) {
+        *image_threshold = c->image_threshold, *pixel_threshold = c->pixel_threshold;
+        *score_min = c->score_min, *score_max = c->score_max;
+        return "calibration";
+    }
+    if (m->has_thresholds) {
+        *image_threshold = m->image_threshold, *pixel_threshold = m->pixel_threshold;
+        *score_min = m->score_min, *score_max = m->score_max;
+        return "evaluation";
+    }
+    return NULL;
+}
+
 void padim_model_set_thresholds(padim_model *m, double image_threshold, double pixel_threshold,
                                 double score_min, double score_max) {
     m->has_thresholds = 1;
@@ -135,6 +158,16 @@ static padim_status save_to(const padim_model *m, st_writer *w, uint16_t **half,
     PADIM_TRY(meta_double(w, "pixel_threshold", m->pixel_threshold));
     PADIM_TRY(meta_double(w, "score_min", m->score_min));
     PADIM_TRY(meta_double(w, "score_max", m->score_max));
+    const padim_calibration *cal = &m->calibration;
+    PADIM_TRY(st_writer_meta(w, "calibration", cal->calibrated ? "good_quantile" : "none"));
+    if (cal->calibrated) {
+        PADIM_TRY(meta_double(w, "calibration_fpr", cal->fpr));
+        PADIM_TRY(meta_ll(w, "calibration_images", cal->n_images));
+        PADIM_TRY(meta_double(w, "calibration_image_threshold", cal->image_threshold));
+        PADIM_TRY(meta_double(w, "calibration_pixel_threshold", cal->pixel_threshold));
+        PADIM_TRY(meta_double(w, "calibration_score_min", cal->score_min));
+        PADIM_TRY(meta_double(w, "calibration_score_max", cal->score_max));
+    }
     PADIM_TRY(st_writer_meta(w, "padim_version", PADIM_VERSION_STRING));
     PADIM_TRY(st_writer_meta(w, "weights_source", c->weights));
 
@@ -244,6 +277,30 @@ static padim_status want_tensor(const st_file *f, const char *name, st_dtype dt,
     return PADIM_OK;
 }
 
+/* The optional good-only calibration (files before it have no "calibration" key). */
+static padim_status read_calibration(const st_file *f, padim_calibration *cal) {
+    memset(cal, 0, sizeof(*cal));
+    const char *method = st_meta(f, "calibration");
+    if (!method || !strcmp(method, "none")) return PADIM_OK;
+    if (strcmp(method, "good_quantile") != 0)
+        return padim_fail(PADIM_ERR_FORMAT, "%s: model metadata 'calibration' is '%s'; expected "
+                          "'none' or 'good_quantile'", f->path, method);
+    long long n = 0;
+    PADIM_TRY(meta_real(f, "calibration_fpr", &cal->fpr));
+    PADIM_TRY(meta_int(f, "calibration_images", 1, (long long)1 << 40, &n));
+    PADIM_TRY(meta_real(f, "calibration_image_threshold", &cal->image_threshold));
+    PADIM_TRY(meta_real(f, "calibration_pixel_threshold", &cal->pixel_threshold));
+    PADIM_TRY(meta_real(f, "calibration_score_min", &cal->score_min));
+    PADIM_TRY(meta_real(f, "calibration_score_max", &cal->score_max));
+    if (!(cal->fpr > 0 && cal->fpr < 1))
+        return padim_fail(PADIM_ERR_FORMAT, "%s: model metadata 'calibration_fpr' = %g; expected 0 < fpr < 1",
+                          f->path, cal->fpr);
+    cal->calibrated = 1;
+    cal->n_images = n;
+    cal->small_sample = (double)n * cal->fpr < 1.0;
+    return PADIM_OK;
+}
+
 /* The config and sizes from the metadata, checked against each other. */
 static padim_status read_config(const st_file *f, padim_config *cfg, long long *n_train) {
     const char *path = f->path, *s;
@@ -265,7 +322,7 @@ static padim_status read_config(const st_file *f, padim_config *cfg, long long *
     cfg->seed = (uint32_t)v;
     PADIM_TRY(meta_real(f, "eps", &cfg->eps));
     PADIM_TRY(meta_real(f, "sigma", &cfg->sigma));
-    PADIM_TRY(meta_int(f, "batch", 1, 1 << 20, &v));
+    PADIM_TRY(meta_int(f, "batch", 1, PADIM_MAX_BATCH, &v));
     cfg->batch = (int)v;
     PADIM_TRY(meta_str(f, "factor_dtype", &s));
     if (strcmp(s, "F32") && strcmp(s, "F16"))
@@ -386,6 +443,7 @@ static padim_status load_from(const st_file *f, padim_model **out) {
     if (st == PADIM_OK) st = meta_real(f, "pixel_threshold", &m->pixel_threshold);
     if (st == PADIM_OK) st = meta_real(f, "score_min", &m->score_min);
     if (st == PADIM_OK) st = meta_real(f, "score_max", &m->score_max);
+    if (st == PADIM_OK) st = read_calibration(f, &m->calibration);
     if (st != PADIM_OK) {
         padim_model_free(m);
         return st;

@@ -26,6 +26,14 @@ extern "C" {
 #endif
 
 #define PADIM_VERSION_STRING "0.1.0"
+/* The version of the library actually linked (PADIM_VERSION_STRING of its build). */
+const char *padim_version(void);
+
+/* Images per backbone batch when neither the runtime nor the config says otherwise
+ * (padim_config_default's `batch`, the configs' `batch: 32`); see padim_runtime_batch. */
+#define PADIM_DEFAULT_BATCH 32
+/* The largest batch a model file records (fit refuses more). */
+#define PADIM_MAX_BATCH (1 << 20)
 
 typedef enum padim_status {
     PADIM_OK = 0,
@@ -81,7 +89,9 @@ typedef struct padim_config {
     uint32_t seed;       /* seed of the channel subset (42 anomalib, 1024 paper) */
     double eps;          /* added to the covariance diagonal (0.01) */
     double sigma;        /* Gaussian blur sigma of the anomaly map (4) */
-    int batch;           /* images per backbone batch (fit and score) */
+    int batch;           /* the default of padim_runtime.batch (YAML `batch`; default
+                            PADIM_DEFAULT_BATCH). A fitted model stores the batch it was
+                            fitted with here: the default batch of its scorers. */
     int factor_fp16;     /* store the precision factor as fp16 in the model file */
 } padim_config;
 
@@ -94,10 +104,20 @@ padim_status padim_config_load(const char *path, padim_config *cfg);
 int padim_config_input_size(const padim_config *cfg);
 /* Check ranges and consistency (input side a multiple of 16, crop <= resize, d <= C). */
 padim_status padim_config_validate(const padim_config *cfg);
-const char *padim_backbone_name(padim_backbone_kind k);     /* "resnet18" */
 const char *padim_preset_name(padim_preset p);              /* "anomalib" */
-padim_status padim_backbone_parse(const char *s, padim_backbone_kind *out);
 padim_status padim_preset_parse(const char *s, padim_preset *out);
+
+/* The backbones are rows of one table (backbone_spec.c): name, title, embedding channels
+ * C = C1 + C2 + C3, default d, block kind, weights file. Every place that needs one of
+ * these reads the table; an unknown kind gives NULL / 0. */
+const char *padim_backbone_name(padim_backbone_kind k);     /* "resnet18" */
+const char *padim_backbone_title(padim_backbone_kind k);    /* "ResNet-18" (tables) */
+int padim_backbone_channels(padim_backbone_kind k);         /* 448 (R18), 1792 (WRN50) */
+int padim_backbone_default_d(padim_backbone_kind k);        /* 100 (R18), 550 (WRN50) */
+/* File name of the converted weights in weights/ ("resnet18_tv_in1k.safetensors"). */
+const char *padim_backbone_weights_file(padim_backbone_kind k);
+/* Name or alias ("wrn50") to kind; the error lists the known names. */
+padim_status padim_backbone_parse(const char *s, padim_backbone_kind *out);
 
 /* ---------------------------------------------------------------- images */
 
@@ -145,17 +165,25 @@ typedef struct padim_runtime {
     void *progress_user;
     int verbose;                /* 1: backend choice and timings on stderr */
     padim_stage_times *times;   /* NULL, or accumulate per-stage seconds here */
-    int batch;                  /* scoring batch size; 0 = the model's */
+    int batch;                  /* images per backbone batch of fit and scoring (the size
+                                   the backend is created for); 0 = the config's, see
+                                   padim_runtime_batch */
 } padim_runtime;
 
+/* Defaults: device auto, fp32, all threads, batch 0 (the config's), no progress. */
 void padim_runtime_default(padim_runtime *rt);
+/* The one batch rule, used by fit, scorers and evaluation: rt->batch when rt is not NULL
+ * and rt->batch > 0, else cfg->batch (for a scorer: the model's config, i.e. the batch the
+ * model was fitted with), else PADIM_DEFAULT_BATCH. */
+int padim_runtime_batch(const padim_runtime *rt, const padim_config *cfg);
 
 /* ---------------------------------------------------------------- model */
 
 typedef struct padim_model padim_model;
 
 /* Fit a model on n good images (n >= 2) read from paths. Memory does not grow with n:
- * images are decoded, embedded and accumulated batch by batch. */
+ * images are decoded, embedded and accumulated batch by batch, in batches of
+ * padim_runtime_batch(rt, cfg) images (recorded in the model's config.batch). */
 padim_status padim_fit_files(const padim_config *cfg, const padim_runtime *rt,
                              const char *const *paths, int64_t n, padim_model **out);
 
@@ -200,23 +228,132 @@ padim_status padim_scorer_create(const padim_model *m, const padim_runtime *rt,
 void padim_scorer_free(padim_scorer *s);
 /* Name of the backend in use ("cpu", "cuda:0 NVIDIA H100 ..."). */
 const char *padim_scorer_backend(const padim_scorer *s);
+/* Images per backend batch: the backend is created for batches of this size and
+ * padim_score_images goes through its images in such batches (padim_runtime_batch of the
+ * scorer's runtime and the model's config; the CUDA backend may split a batch further
+ * when the device is short of memory). */
+int padim_scorer_batch(const padim_scorer *s);
 
 /* Score n decoded images. scores: (n) image scores (max of the smoothed map).
  * maps: NULL or (n, S, S) smoothed anomaly maps at the preprocessed size S. */
 padim_status padim_score_images(padim_scorer *s, const padim_image *images, int64_t n,
                                 float *scores, float *maps);
 
+/* ---------------------------------------------------------------- source geometry, regions */
+
+/* Value of a source-size map pixel that the model did not see (outside the paper preset's
+ * center crop). Anomaly maps are distances >= 0, so it is never a score; heatmaps show such
+ * pixels dimmed, masks and regions never include them. */
+#define PADIM_NOT_SCORED (-1.0f)
+
+/* Map an anomaly map (S, S) at the preprocessed size back to the source image's geometry,
+ * out (height, width):
+ *   anomalib (squash): bilinear resize of the map to (height, width), align_corners=False,
+ *     exactly torch.nn.functional.interpolate(mode="bilinear") in float;
+ *   paper (shorter side to resize, center crop S): each source pixel's center is mapped
+ *     into the resized frame (align_corners=False convention), shifted by the crop offset
+ *     and sampled bilinearly; pixels whose center falls outside the crop are
+ *     PADIM_NOT_SCORED. */
+padim_status padim_map_to_source(const padim_model *m, const float *map, int width, int height,
+                                 float *out);
+
+/* A connected defect region of a map thresholded at a pixel threshold, in map pixels. */
+typedef struct padim_region {
+    int x0, y0, x1, y1;            /* bounding box, inclusive */
+    int64_t area;                  /* pixels */
+    double cx, cy;                 /* centroid: mean x and mean y of its pixels */
+    float max_value, mean_value;   /* of the map over the region */
+} padim_region;
+
+/* Regions of map >= threshold (height, width): 8-connected components (the connectivity of
+ * AUPRO), numbered in raster order of their first pixel as scipy.ndimage.label does.
+ * PADIM_NOT_SCORED pixels are never part of a region. *regions is malloc'd (free()), NULL
+ * when *n = 0. */
+padim_status padim_find_regions(const float *map, int width, int height, double threshold,
+                                padim_region **regions, int64_t *n);
+
+/* ---------------------------------------------------------------- calibration */
+
+/* Thresholds from good images only (no defects needed). For n good images with image
+ * scores s_i and fpr in (0, 1): m = floor(fpr n) images may be flagged; the image threshold
+ * is the smallest float above the (n - m)-th smallest score, so that exactly the m highest
+ * good scores reach it (prediction: score >= threshold) and the calibration FPR is m/n <= fpr
+ * (fewer with ties). The pixel threshold is the same rule over all pixels of their maps at the
+ * preprocessed size. When n < 1/fpr (m = 0) the threshold is just above the highest good
+ * score: small_sample is set, and the false-positive rate to expect on new good parts is
+ * about 1/(n + 1), not fpr. */
+typedef struct padim_calibration {
+    int calibrated;                   /* 0: the model has no good-only calibration */
+    double fpr;                       /* requested false-positive rate */
+    int64_t n_images;                 /* good images scored */
+    double image_threshold, pixel_threshold; /* raw score units */
+    double score_min, score_max;      /* image scores of the calibration images */
+    int small_sample;                 /* n_images < 1 / fpr */
+} padim_calibration;
+
+/* Score the n good images of paths with m, compute the thresholds above and store them in
+ * m (kept beside any evaluation thresholds; saved with the model). out may be NULL. Memory:
+ * one float per map pixel of every image (S * S * 4 bytes each). */
+padim_status padim_calibrate(padim_model *m, const padim_runtime *rt, const char *const *paths,
+                             int64_t n, double fpr, padim_calibration *out);
+void padim_model_get_calibration(const padim_model *m, padim_calibration *out);
+/* The thresholds scoring applies: the good-only calibration when the model has one, else the
+ * evaluation's F1-optimal ones. Returns the source ("calibration", "evaluation") or NULL
+ * when the model has neither. */
+const char *padim_model_thresholds(const padim_model *m, double *image_threshold,
+                                   double *pixel_threshold, double *score_min, double *score_max);
+
+/* ---------------------------------------------------------------- datasets */
+
+/* Dataset layouts of a category folder (README "Datasets" and eval/dataset.h have the
+ * exact rules). */
+typedef enum padim_dataset_kind {
+    PADIM_DATASET_AUTO = 0,      /* detect: padim_dataset_detect */
+    PADIM_DATASET_MVTEC_AD = 1,  /* train/good, test/<type>, ground_truth/<type>/<stem>_mask.* */
+    PADIM_DATASET_MVTEC_AD2 = 2, /* train/good, validation/good, test_public/{good,bad},
+                                    test_public/ground_truth/bad/<stem>_mask.png, unlabeled
+                                    test_private/ and test_private_mixed/ */
+    PADIM_DATASET_VISA = 3,      /* raw (Data/Images/{Normal,Anomaly}, Data/Masks/Anomaly and
+                                    ../split_csv/1cls.csv) or converted by anomalib (train/good,
+                                    test/{good,bad}, ground_truth/bad/<stem>.png); masks nonzero
+                                    = defect */
+    PADIM_DATASET_FOLDER = 4,    /* generic: good/, <defect>/, optional masks/ */
+} padim_dataset_kind;
+
+const char *padim_dataset_name(padim_dataset_kind k);  /* "mvtec_ad2" */
+/* "auto", "mvtec_ad", "mvtec_ad2", "visa", "folder"; the error lists them. */
+padim_status padim_dataset_parse(const char *s, padim_dataset_kind *out);
+/* Layout of dir: test_public/ -> MVTec AD 2; Data/Images/ -> VisA (raw); test/ -> MVTec AD,
+ * or VisA (converted) when its ground_truth/ masks are named like their images; else the
+ * generic folder. Fails only when dir is not a folder. */
+padim_status padim_dataset_detect(const char *dir, padim_dataset_kind *out);
+/* Training (good) images of a category: train/good (MVTec AD, AD 2, converted VisA, and a
+ * generic folder that has one), or the train rows of split_csv/1cls.csv (raw VisA), sorted.
+ * Free with padim_free_paths. */
+padim_status padim_dataset_train_images(const char *dir, padim_dataset_kind kind, char ***paths, int64_t *n);
+
 /* ---------------------------------------------------------------- evaluation */
 
 /* Metrics of a labeled test set (definitions in README "Metrics"): exact float64 ROC,
  * F1 at the F1-optimal threshold chosen on this test set (as the published tables do),
- * AUPRO to FPR 0.3 normalized by 0.3. A metric that cannot be computed (one class only,
- * no masks) is -1: report it as unavailable, never as 0. */
+ * AUPRO to FPR fpr_limit normalized by it, and at the two standard limits. A metric that
+ * cannot be computed (one class only, no masks, no calibration) is -1: report it as
+ * unavailable, never as 0. */
 typedef struct padim_eval_result {
+    padim_dataset_kind dataset;  /* the layout evaluated (never AUTO) */
     int64_t n_images, n_good, n_defective;
     int has_masks;
     int64_t n_pixels;            /* pixels in the pixel metrics (n_images * S * S) */
     double image_auroc, pixel_auroc, image_f1, pixel_f1, aupro;
+    double fpr_limit;            /* the integration limit of aupro */
+    double aupro_005, aupro_03;  /* AUPRO at FPR 0.05 (MVTec AD 2's protocol) and 0.3 */
+    /* SegF1 (MVTec AD 2): F1 of the maps binarized at calibration.pixel_threshold against
+     * the masks, over all pixels of all test images at each image's own size (maps through
+     * padim_map_to_source). Computed when a good-only calibration exists: MVTec AD 2's
+     * validation/good (always), else the model's own (padim_calibrate). */
+    double seg_f1, seg_precision, seg_recall;
+    padim_calibration calibration; /* the thresholds SegF1 and the submission used */
+    int64_t n_submission;          /* images written under submission_dir */
     double image_threshold, pixel_threshold; /* F1-optimal, raw score units */
     double image_precision, image_recall;
     double score_min, score_max;             /* image scores of the test set */
@@ -232,29 +369,84 @@ typedef struct padim_eval_result {
 typedef struct padim_eval_options {
     const char *heatmap_dir; /* NULL: none; else <dir>/<defect>_<stem>.png with the
                                 predicted-mask contour at the pixel threshold */
-    double fpr_limit;        /* AUPRO integration limit (0.3) */
+    double fpr_limit;        /* AUPRO integration limit, 0 < limit <= 1 (0: 0.3) */
+    int heatmap_input_size;  /* 0: heatmaps at each image's own size (padim_map_to_source);
+                                1: at the preprocessed size S x S */
+    padim_dataset_kind dataset; /* layout of test_dir (AUTO: detected) */
+    double calibration_fpr;  /* MVTec AD 2: FPR of the good-only thresholds computed on
+                                validation/good (padim_calibrate's rule; 0: 0.01) */
+    const char *submission_dir; /* MVTec AD 2: score test_private/ and test_private_mixed/
+                                and write MVTec's submission layout there:
+                                anomaly_images/<category>/<split>/<stem>.tiff (float16 map at
+                                the image's size) and anomaly_images_thresholded/<category>/
+                                <split>/<stem>.png (0/255 at the calibrated pixel threshold).
+                                NULL: none */
+    const char *report_dir;  /* write <dir>/report.html and its images in <dir>/report_files/
+                                (ROC and PRO curves, score histograms, worst cases). NULL: none */
+    const char *published_file; /* JSON of published values for the report
+                                (configs/published_padim.json); NULL: none */
+    const char *category;    /* name in the report and the submission (NULL: base name of
+                                test_dir) */
 } padim_eval_options;
 
-/* Score the test set of test_dir (an MVTec category folder with test/ and
- * ground_truth/, or the generic layout good/, <defect>/, optional masks/) and compute the
- * metrics. Free the result with padim_eval_result_free. */
+/* Score the test set of test_dir (a category folder in one of the padim_dataset_kind
+ * layouts) and compute the metrics. Images are decoded and scored in batches of
+ * padim_runtime_batch(rt, model config). Heatmaps (opt->heatmap_dir) are
+ * padim_render_heatmap's: colour range 0 .. the test set's highest image score, alpha 0.5,
+ * contour at the pixel threshold (the image threshold without masks). Free the result
+ * with padim_eval_result_free. */
 padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const char *test_dir,
                             const padim_eval_options *opt, padim_eval_result *out);
 void padim_eval_result_free(padim_eval_result *r);
+
+/* anomalib's min-max normalization of a raw score around a threshold (the model's
+ * thresholds and score range from padim_model_get_info):
+ *   clamp((score - threshold) / (score_max - score_min) + 0.5, 0, 1);
+ * when score_max <= score_min (an empty or inverted range): 1 above the threshold, 0
+ * below, 0.5 at it. */
+double padim_normalize_score(double score, double threshold, double score_min, double score_max);
 
 /* ---------------------------------------------------------------- helpers for outputs */
 
 /* The model's preprocessing without normalization: RGB in [0, 1], rgb (3, S, S); what the
  * anomaly map (S, S) is aligned with (for overlays). */
 padim_status padim_model_input_rgb(const padim_model *m, const padim_image *img, float *rgb);
-/* Heatmap overlay of map (S, S) over rgb (3, S, S): jet colormap from [vmin, vmax],
- * blended with alpha; out (S, S, 3) uint8. */
+/* The heatmap renderer (the one behind `score --heatmaps` and padim_evaluate): a jet
+ * overlay of map (S, S) over rgb (3, S, S) in [0, 1] (from padim_model_input_rgb), the
+ * colour t = clamp((map - vmin) / (vmax - vmin), 0, 1) (NaN and an empty range give 0),
+ * blended as alpha * jet(t) + (1 - alpha) * rgb; then, unless contour_threshold is NaN,
+ * the outline of (map >= contour_threshold) in white (mask pixels on the border or with a
+ * 4-neighbour outside the mask). out (S, S, 3) uint8, owned by the caller. */
 void padim_render_heatmap(const float *rgb, const float *map, int S, float vmin, float vmax,
-                          float alpha, uint8_t *out);
+                          float alpha, double contour_threshold, uint8_t *out);
+/* The same renderer at the source geometry: map (height, width) from padim_map_to_source
+ * over the decoded image itself at full resolution (grayscale shown as gray, alpha channel
+ * ignored); PADIM_NOT_SCORED pixels are shown dimmed with a diagonal hatch. out (height,
+ * width, 3). */
+padim_status padim_render_heatmap_image(const padim_image *img, const float *map, float vmin, float vmax,
+                                        float alpha, double contour_threshold, uint8_t *out);
 /* Atomic writers (temporary file + rename): 8-bit PNG (h, w, channels) and a
  * single-channel float32 TIFF (h, w). */
 padim_status padim_write_png(const char *path, int w, int h, int channels, const uint8_t *data);
 padim_status padim_write_tiff_f32(const char *path, int w, int h, const float *data);
+/* Single-channel IEEE float16 TIFF (h, w) (BitsPerSample 16, SampleFormat IEEEFP, what
+ * MVTec AD 2's submission asks for): values rounded to nearest even, beyond the float16
+ * range to +-inf, NaN kept NaN. */
+padim_status padim_write_tiff_f16(const char *path, int w, int h, const float *data);
+
+/* One category of an `eval --root` summary page (padim_write_summary_report). */
+typedef struct padim_summary_row {
+    const char *category;
+    const char *report;   /* its report.html relative to the summary page, NULL: none */
+    int ok;               /* 0: failed or missing (the metrics are ignored) */
+    const char *dataset;  /* layout name ("mvtec_ad") */
+    double image_auroc, pixel_auroc, image_f1, pixel_f1, aupro, seg_f1; /* -1: unavailable */
+} padim_summary_row;
+
+/* A self-contained HTML page at path (atomically): one row per category linking its
+ * report, and the mean of each metric over the categories that have it. pro_limit names
+ * the AUPRO column. */
+padim_status padim_write_summary_report(const char *path, const padim_summary_row *rows, int n, double pro_limit);
 /* Any bytes (JSON, CSV, reports), atomically: written to a hidden temporary file beside
  * path (".<name>.padim-tmp.<pid>.<n>"), synced and renamed into place; on failure nothing
  * is left and an existing file at path is untouched. */

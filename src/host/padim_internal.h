@@ -25,7 +25,8 @@ struct padim_model {
     float *factor;       /* (P, T) packed lower L^-1, float32 in memory */
     int64_t n_train;
     int has_thresholds;
-    double image_threshold, pixel_threshold, score_min, score_max;
+    double image_threshold, pixel_threshold, score_min, score_max; /* evaluation (F1 on test) */
+    padim_calibration calibration;                                  /* good images only */
     int64_t file_bytes;
 };
 

@@ -1,12 +1,11 @@
 /*
- * padim.c - the pipeline behind padim.h: backend selection, fit over files (decode and
+ * pipeline.c - the pipeline behind padim.h: backend selection, fit over files (decode and
  * preprocess in parallel, batch by batch, into the backend's streaming statistics) and
  * scoring sessions. Talks to backends only through backend.h.
  */
 #include "backend.h"
 #include "common.h"
 #include "image.h"
-#include "cpu/ops.h"
 #include "padim_internal.h"
 #include "rng.h"
 
@@ -151,8 +150,14 @@ static padim_status fit_internal(const padim_config *cfg, const padim_runtime *r
     if (!cfg->weights[0])
         return padim_fail(PADIM_ERR_ARG, "no backbone weights given (config key 'weights' or --weights)");
 
+    /* The batch is the runtime's (else the config's); the model records it as the
+     * default batch of its scorers. */
+    const int batch = padim_runtime_batch(rt, cfg);
+    if (batch > PADIM_MAX_BATCH)
+        return padim_fail(PADIM_ERR_ARG, "batch %d is too large (at most %d images)", batch, PADIM_MAX_BATCH);
     padim_model *m = NULL;
     PADIM_TRY(padim_model_alloc(cfg, &m));
+    m->cfg.batch = batch;
     /* "random[:SEED]": seeded random weights, for benchmarks and tests without real ones. */
     padim_status st;
     if (!strncmp(cfg->weights, "random", 6) && (cfg->weights[6] == '\0' || cfg->weights[6] == ':'))
@@ -162,7 +167,7 @@ static padim_status fit_internal(const padim_config *cfg, const padim_runtime *r
         st = bb_weights_load(cfg->weights, cfg->backbone, &m->weights);
     if (st == PADIM_OK) st = padim_sample_channels(cfg->seed, m->C, m->D, m->idx);
     const int threads = padim_thread_count(rt->threads);
-    const int B = (int)(n < cfg->batch ? n : cfg->batch);
+    const int B = (int)(n < batch ? n : batch);
     const backend_ops *ops = NULL;
     void *ctx = NULL;
     float *x = NULL; /* (B, 3, S, S) */
@@ -220,7 +225,7 @@ padim_status padim_scorer_create(const padim_model *m, const padim_runtime *rt_i
     if (rt_in) s->rt = *rt_in;
     else padim_runtime_default(&s->rt);
     s->m = m;
-    s->batch = s->rt.batch > 0 ? s->rt.batch : m->cfg.batch > 0 ? m->cfg.batch : 1;
+    s->batch = padim_runtime_batch(&s->rt, &m->cfg);
     s->threads = padim_thread_count(s->rt.threads);
     backend_setup setup;
     setup_from_model(m, &s->rt, s->batch, &setup);
@@ -245,6 +250,8 @@ void padim_scorer_free(padim_scorer *s) {
 
 const char *padim_scorer_backend(const padim_scorer *s) { return s->ops->describe(s->ctx); }
 
+int padim_scorer_batch(const padim_scorer *s) { return s->batch; }
+
 padim_status padim_score_images(padim_scorer *s, const padim_image *images, int64_t n, float *scores,
                                 float *maps) {
     const size_t map_size = (size_t)s->m->S * s->m->S;
@@ -263,15 +270,14 @@ padim_status padim_model_input_rgb(const padim_model *m, const padim_image *img,
     return padim_preprocess_rgb(img, &m->cfg, rgb);
 }
 
-void padim_render_heatmap(const float *rgb, const float *map, int S, float vmin, float vmax, float alpha,
-                          uint8_t *out) {
-    image_render_heatmap(rgb, map, S, vmin, vmax, alpha, out);
-}
-
 padim_status padim_write_png(const char *path, int w, int h, int channels, const uint8_t *data) {
     return image_write_png(path, w, h, channels, data);
 }
 
 padim_status padim_write_tiff_f32(const char *path, int w, int h, const float *data) {
     return image_write_tiff_f32(path, w, h, data);
+}
+
+padim_status padim_write_tiff_f16(const char *path, int w, int h, const float *data) {
+    return image_write_tiff_f16(path, w, h, data);
 }

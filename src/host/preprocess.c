@@ -286,9 +286,8 @@ static padim_status check_image(const padim_image *img) {
 
 /* Output (h, w) of the resize step and the side S of the final center crop. anomalib
  * normally has crop 0 (S = resize, no crop); a crop set with it is applied the same way. */
-static padim_status preset_geometry(const padim_image *img, const padim_config *cfg, int *rh,
-                                    int *rw, int *S) {
-    int h = img->height, w = img->width;
+static padim_status preset_geometry_wh(int w, int h, const padim_config *cfg, int *rh, int *rw,
+                                       int *S) {
     if (cfg->resize < 1)
         return padim_fail(PADIM_ERR_ARG, "preprocess: resize = %d, expected > 0", cfg->resize);
     if (cfg->preset == PADIM_PRESET_ANOMALIB) {
@@ -312,6 +311,11 @@ static padim_status preset_geometry(const padim_image *img, const padim_config *
                           "resize %d); expected 0 < crop <= resize",
                           *S, *rw, *rh, padim_preset_name(cfg->preset), cfg->resize);
     return PADIM_OK;
+}
+
+static padim_status preset_geometry(const padim_image *img, const padim_config *cfg, int *rh,
+                                    int *rw, int *S) {
+    return preset_geometry_wh(img->width, img->height, cfg, rh, rw, S);
 }
 
 padim_status padim_preprocess_rgb(const padim_image *img, const padim_config *cfg, float *out) {
@@ -375,5 +379,79 @@ padim_status padim_preprocess(const padim_image *img, const padim_config *cfg, f
     const size_t S = (size_t)padim_config_input_size(cfg), SS = S * S;
     for (int c = 0; c < 3; c++)
         for (size_t i = 0; i < SS; i++) out[c * SS + i] = (out[c * SS + i] - mean[c]) / stdv[c];
+    return PADIM_OK;
+}
+
+/* ------------------------------------------------------------------ back to the source */
+
+/* One axis of the inverse geometry: source pixel o of n_src, resized frame of r pixels,
+ * crop offset off, map side S. anomalib (no crop, r = S) is exactly torch's bilinear
+ * resize of the map to the source size (align_corners=False, float arithmetic). paper:
+ * the source pixel's center in the resized frame, u = (o + 0.5) r / n_src - 0.5 (the same
+ * convention, in double), minus the crop offset; scored when the center falls inside the
+ * crop's pixel extent [-0.5, S - 0.5], then sampled with torch's clamping. */
+static int source_axis(int o, int n_src, int r, int off, int S, int crop, int *i0, int *i1, float *w0,
+                       float *w1) {
+    if (!crop) {
+        padim_linear_src(o, S, n_src, i0, i1, w0, w1);
+        return 1;
+    }
+    double u = ((double)o + 0.5) * (double)r / (double)n_src - 0.5 - (double)off;
+    if (u < -0.5 || u > (double)S - 0.5) return 0;
+    if (u < 0.0) u = 0.0;
+    int lo = (int)u;
+    if (lo > S - 1) lo = S - 1;
+    double lambda = u - lo;
+    if (lambda > 1.0) lambda = 1.0;
+    *i0 = lo;
+    *i1 = lo < S - 1 ? lo + 1 : lo;
+    *w0 = (float)(1.0 - lambda);
+    *w1 = (float)lambda;
+    return 1;
+}
+
+padim_status padim_map_to_source(const padim_model *m, const float *map, int width, int height,
+                                 float *out) {
+    if (!m || !map || !out || width < 1 || height < 1)
+        return padim_fail(PADIM_ERR_ARG, "map to source: invalid arguments (%dx%d, map %p, out %p)",
+                          width, height, (const void *)map, (void *)out);
+    padim_model_info info;
+    padim_model_get_info(m, &info);
+    int rh = 0, rw = 0, S = 0;
+    PADIM_TRY(preset_geometry_wh(width, height, &info.config, &rh, &rw, &S));
+    const int crop = info.config.preset == PADIM_PRESET_PAPER || S != rh || S != rw;
+    const int top = padim_center_crop_offset(rh, S), left = padim_center_crop_offset(rw, S);
+    int *xi = NULL;
+    float *xw = NULL;
+    PADIM_TRY(padim_alloc((void **)&xi, sizeof(int) * 3 * (size_t)width, "source map columns"));
+    padim_status st = padim_alloc((void **)&xw, sizeof(float) * 2 * (size_t)width, "source map weights");
+    if (st != PADIM_OK) {
+        free(xi);
+        return st;
+    }
+    int *x0 = xi, *x1 = xi + width, *xv = xi + 2 * width;
+    float *b0 = xw, *b1 = xw + width;
+    for (int x = 0; x < width; x++) xv[x] = source_axis(x, width, rw, left, S, crop, &x0[x], &x1[x], &b0[x], &b1[x]);
+    for (int y = 0; y < height; y++) {
+        int y0, y1;
+        float a0, a1;
+        float *row = out + (size_t)y * (size_t)width;
+        if (!source_axis(y, height, rh, top, S, crop, &y0, &y1, &a0, &a1)) {
+            for (int x = 0; x < width; x++) row[x] = PADIM_NOT_SCORED;
+            continue;
+        }
+        const float *r0 = map + (size_t)y0 * S, *r1 = map + (size_t)y1 * S;
+        for (int x = 0; x < width; x++) {
+            if (!xv[x]) {
+                row[x] = PADIM_NOT_SCORED;
+                continue;
+            }
+            const float t = r0[x0[x]] * b0[x] + r0[x1[x]] * b1[x];
+            const float b = r1[x0[x]] * b0[x] + r1[x1[x]] * b1[x];
+            row[x] = t * a0 + b * a1;
+        }
+    }
+    free(xi);
+    free(xw);
     return PADIM_OK;
 }

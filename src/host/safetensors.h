@@ -1,6 +1,6 @@
 /*
- * safetensors.h - read and write safetensors files (the format timm and Hugging Face
- * publish weights in): 8-byte little-endian header length, a JSON header parsed with
+ * safetensors.h - read safetensors files (st_writer.h writes them), the format timm and Hugging Face
+ * publish weights in: 8-byte little-endian header length, a JSON header parsed with
  * cJSON ({"name": {"dtype", "shape", "data_offsets"}, "__metadata__": {str: str}}), then
  * the raw little-endian tensor bytes. Used for backbone weights and for model files.
  */
@@ -47,19 +47,5 @@ const char *st_dtype_name(st_dtype d);
 size_t st_dtype_size(st_dtype d);
 /* "(128, 64, 3, 3)" into buf (truncated to cap), for error messages. */
 void st_format_shape(char *buf, size_t cap, int ndim, const int64_t *shape);
-
-/* Writer: collect tensors (data pointers borrowed until st_writer_write) and metadata,
- * then write atomically to path (atomic_file.h: temporary beside it, fsync, rename). */
-typedef struct st_writer st_writer;
-padim_status st_writer_create(st_writer **out);
-padim_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
-                           const int64_t *shape, const void *data);
-padim_status st_writer_meta(st_writer *w, const char *key, const char *value);
-padim_status st_writer_write(st_writer *w, const char *path);
-void st_writer_free(st_writer *w);
-
-/* Convert IEEE half <-> float (round to nearest even). */
-uint16_t padim_f32_to_f16(float f);
-float padim_f16_to_f32(uint16_t h);
 
 #endif

@@ -13,7 +13,9 @@
 #include "weights.h"
 
 #include "common.h"
+#include "half.h"
 #include "safetensors.h"
+#include "st_writer.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -21,10 +23,6 @@
 #include <string.h>
 
 #define BN_EPS 1e-5
-
-static const char *kind_name(padim_backbone_kind k) {
-    return k == PADIM_BACKBONE_WIDE_RESNET50_2 ? "wide_resnet50_2" : "resnet18";
-}
 
 /* Read tensor `name` (already prefixed) of exactly `shape` as float. */
 static padim_status read_floats(const st_file *f, const char *name, int ndim, const int64_t *shape,
@@ -34,7 +32,7 @@ static padim_status read_floats(const st_file *f, const char *name, int ndim, co
         return padim_fail(PADIM_ERR_MISMATCH,
                           "%s: tensor '%s' is missing (is this a %s checkpoint with torchvision "
                           "tensor names?)",
-                          f->path, name, kind_name(kind));
+                          f->path, name, padim_backbone_name(kind));
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++) same = t->shape[i] == shape[i];
     if (!same) {
@@ -44,7 +42,7 @@ static padim_status read_floats(const st_file *f, const char *name, int ndim, co
         return padim_fail(PADIM_ERR_MISMATCH,
                           "%s: tensor '%s': expected shape %s, found %s (does the file hold %s "
                           "weights?)",
-                          f->path, name, want, got, kind_name(kind));
+                          f->path, name, want, got, padim_backbone_name(kind));
     }
     size_t count = t->nbytes / st_dtype_size(t->dtype);
     const unsigned char *src = t->data;

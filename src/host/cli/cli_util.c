@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,21 +66,81 @@ void cli_printf(cli_buf *b, const char *fmt, ...) {
     }
 }
 
-void cli_json_str(cli_buf *b, const char *s) {
-    cli_printf(b, "\"");
-    for (; *s; s++) {
-        const unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') cli_printf(b, "\\%c", c);
-        else if (c < 0x20) cli_printf(b, "\\u%04x", c);
-        else cli_printf(b, "%c", c);
-    }
-    cli_printf(b, "\"");
+char *cli_json_text(cJSON *root) {
+    char *text = root ? cJSON_Print(root) : NULL;
+    cJSON_Delete(root);
+    if (!text) return NULL;
+    cli_buf b = {0};
+    cli_printf(&b, "%s\n", text);
+    cJSON_free(text);
+    return b.s;
+}
+
+int cli_json_print(cJSON *root) {
+    char *text = cli_json_text(root);
+    const int rc = text && fputs(text, stdout) >= 0 ? 0 : -1;
+    if (!text) fprintf(stderr, "padim-gpu: error: out of memory printing JSON\n");
+    free(text);
+    return rc;
+}
+
+int cli_json_write(const char *path, cJSON *root) {
+    char *text = cli_json_text(root);
+    const int rc = text ? cli_write_text(path, text) : -1;
+    if (!text) fprintf(stderr, "padim-gpu: error: %s: out of memory printing JSON\n", path);
+    free(text);
+    return rc;
+}
+
+void cli_json_number(cJSON *obj, const char *key, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(obj, key, v);
+    else cJSON_AddNullToObject(obj, key);
+}
+
+void cli_json_metric(cJSON *obj, const char *key, double v) {
+    if (v >= 0 && isfinite(v)) cJSON_AddNumberToObject(obj, key, v);
+    else cJSON_AddNullToObject(obj, key);
+}
+
+void cli_json_model(cJSON *obj, const padim_model_info *info) {
+    const padim_config *c = &info->config;
+    cJSON_AddStringToObject(obj, "backbone", padim_backbone_name(c->backbone));
+    cJSON_AddStringToObject(obj, "preset", padim_preset_name(c->preset));
+    cJSON_AddNumberToObject(obj, "input_size", info->input_size);
+    cJSON_AddNumberToObject(obj, "resize", c->resize);
+    cJSON_AddNumberToObject(obj, "crop", c->crop);
+    cJSON_AddNumberToObject(obj, "d", c->d);
+    cJSON_AddNumberToObject(obj, "seed", c->seed);
+    cli_json_number(obj, "eps", c->eps);
+    cli_json_number(obj, "sigma", c->sigma);
+    cJSON_AddNumberToObject(obj, "batch", c->batch);
+    cJSON_AddNumberToObject(obj, "n_train", (double)info->n_train);
+    cJSON_AddStringToObject(obj, "factor_dtype", info->factor_fp16 ? "F16" : "F32");
+    cJSON_AddStringToObject(obj, "weights", c->weights);
+}
+
+/* <prefix>/share/padim-gpu of an installed binary <prefix>/bin/padim-gpu, from
+ * /proc/self/exe (NULL when that cannot be read). */
+static const char *installed_data_dir(void) {
+    static char dir[PATH_MAX];
+    char exe[PATH_MAX];
+    const ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0) return NULL;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0'; /* <prefix>/bin */
+    snprintf(dir, sizeof(dir), "%s/../share/padim-gpu", exe);
+    return dir;
 }
 
 const char *cli_data_dir(void) {
     static char buf[PATH_MAX];
-    const char *cands[] = {getenv("PADIM_HOME"), PADIM_SOURCE_DIR, "/usr/local/share/padim-gpu",
-                           "/usr/share/padim-gpu"};
+    /* The environment first, then the installed prefix of this binary, then the source
+     * tree of a build-tree binary, then the usual system prefixes. */
+    const char *env = getenv("PADIM_HOME");
+    const char *cands[] = {env && *env ? env : NULL, installed_data_dir(), PADIM_SOURCE_DIR,
+                           "/usr/local/share/padim-gpu", "/usr/share/padim-gpu"};
     for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
         if (!cands[i]) continue;
         snprintf(buf, sizeof(buf), "%s/configs", cands[i]);
@@ -89,6 +150,37 @@ const char *cli_data_dir(void) {
         }
     }
     return ".";
+}
+
+int cli_parse_long(const char *cmd, const char *opt, const char *v, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    const long x = strtol(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "padim-gpu %s: %s expects an integer in [%ld, %ld], got '%s'\n", cmd, opt, lo, hi, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *v, int lo, int hi, int *out) {
+    long x;
+    if (cli_parse_long(cmd, opt, v, lo, hi, &x)) return -1;
+    *out = (int)x;
+    return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *v, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    const double x = strtod(v, &end);
+    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
+        fprintf(stderr, "padim-gpu %s: %s expects a number in [%g, %g], got '%s'\n", cmd, opt, lo, hi, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
 }
 
 int cli_parse_device(const char *cmd, const char *v, padim_device *out) {

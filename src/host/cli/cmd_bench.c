@@ -1,7 +1,7 @@
 /*
- * cli_bench.c - `padim-gpu bench`: throughput and latency of fit and score, on real images
+ * cmd_bench.c - `padim-gpu bench`: throughput and latency of fit and score, on real images
  * (a folder) or generated ones, with a per-stage breakdown, peak host memory and (CUDA)
- * peak device memory. Prints a table and writes JSON. Public API only.
+ * peak device memory. Prints a table and writes JSON (cJSON). Public API only.
  *
  * Figures:
  *   end-to-end  images/s from files (parallel decode + preprocess + backbone + ...) with
@@ -10,15 +10,13 @@
  *               caller feeding preprocessed batches gets;
  *   latency     batch-1 scoring of one decoded image, p50 / p99 over all images.
  * Warm-up: one batch is scored before any timing; fit has no warm-up (it is one pass).
+ * Fit runs at the config's batch (padim_runtime_batch), scoring at each --batches size.
  */
+#include "cli_opts.h"
 #include "cli_util.h"
-#include "padim.h"
+#include "commands.h"
 
-#include <errno.h>
-#include <getopt.h>
 #include <limits.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +28,81 @@
 #ifndef PADIM_GIT_COMMIT
 #define PADIM_GIT_COMMIT "unknown"
 #endif
+
+#define MAX_BATCHES 16
+
+static const char *bench_help =
+    "usage: padim-gpu bench [options]\n"
+    "\n"
+    "Measure fit and score throughput, batch-1 latency, a per-stage breakdown and peak\n"
+    "memory. Prints a table and writes JSON (machine, commit, settings, numbers).\n"
+    "\n"
+    "  --images DIR             real images (recursive; default: generated ones)\n"
+    "  --size N                 side of generated images (default 900, like MVTec bottle)\n"
+    "  --count N                number of images (default 64; with --images: all, capped by N)\n"
+    "  --batches LIST           scoring batch sizes, comma-separated (default 1,8,32)\n"
+    "  --backbone NAME, --preset NAME, --config FILE\n"
+    "  --weights FILE|random    weights (default: the config's; 'random' = seeded random weights,\n"
+    "                           for timing a backbone whose weights are not at hand)\n"
+    "  --device cpu|cuda|auto, --gpu N, --threads N, --precision P\n"
+    "  --json FILE              write the JSON here (default bench.json)\n"
+    "  -q                       no progress\n";
+
+typedef struct bench_opts {
+    const char *images_dir, *json_path;
+    int side, count;
+    int batches[MAX_BATCHES], n_batches;
+} bench_opts;
+
+enum { OPT_IMAGES = CLI_OPT_OWN, OPT_SIZE, OPT_COUNT, OPT_BATCHES, OPT_JSON };
+
+static const struct option bench_options[] = {
+    {"images", required_argument, 0, OPT_IMAGES},
+    {"size", required_argument, 0, OPT_SIZE},
+    {"count", required_argument, 0, OPT_COUNT},
+    {"batches", required_argument, 0, OPT_BATCHES},
+    {"json", required_argument, 0, OPT_JSON},
+    {"backbone", required_argument, 0, CLI_OPT_BACKBONE},
+    {"preset", required_argument, 0, CLI_OPT_PRESET},
+    {"config", required_argument, 0, CLI_OPT_CONFIG},
+    {"weights", required_argument, 0, CLI_OPT_WEIGHTS},
+    {"device", required_argument, 0, CLI_OPT_DEVICE},
+    {"gpu", required_argument, 0, CLI_OPT_GPU},
+    {"threads", required_argument, 0, CLI_OPT_THREADS},
+    {"precision", required_argument, 0, CLI_OPT_PRECISION},
+    {"quiet", no_argument, 0, CLI_OPT_QUIET},
+    {"help", no_argument, 0, CLI_OPT_HELP},
+    {0, 0, 0, 0},
+};
+
+static int parse_batches(bench_opts *b, const char *arg) {
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof(buf), "%s", arg);
+    b->n_batches = 0;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (b->n_batches == MAX_BATCHES) {
+            fprintf(stderr, "padim-gpu bench: --batches: at most %d sizes\n", MAX_BATCHES);
+            return -1;
+        }
+        if (cli_parse_int("bench", "--batches", tok, 1, 4096, &b->batches[b->n_batches++])) return -1;
+    }
+    if (!b->n_batches) fprintf(stderr, "padim-gpu bench: --batches: empty list\n");
+    return b->n_batches ? 0 : -1;
+}
+
+static int bench_option(void *ctx, int code, const char *arg) {
+    bench_opts *b = ctx;
+    switch (code) {
+    case OPT_IMAGES: b->images_dir = arg; return 0;
+    case OPT_JSON: b->json_path = arg; return 0;
+    case OPT_SIZE: return cli_parse_int("bench", "--size", arg, 16, 16384, &b->side);
+    case OPT_COUNT: return cli_parse_int("bench", "--count", arg, 2, 1 << 20, &b->count);
+    case OPT_BATCHES: return parse_batches(b, arg);
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- machine and inputs */
 
 static double peak_rss_mb(void) {
     struct rusage ru;
@@ -48,15 +121,12 @@ static void cpu_model(char *buf, size_t cap) {
     if (!f) return;
     char line[512];
     while (fgets(line, sizeof(line), f)) {
-        if (!strncmp(line, "model name", 10)) {
-            char *c = strchr(line, ':');
-            if (c) {
-                c += 2;
-                c[strcspn(c, "\n")] = '\0';
-                snprintf(buf, cap, "%s", c);
-            }
-            break;
-        }
+        char *c = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !c) continue;
+        c += 2;
+        c[strcspn(c, "\n")] = '\0';
+        snprintf(buf, cap, "%s", c);
+        break;
     }
     fclose(f);
 }
@@ -76,12 +146,119 @@ static void gen_image(int side, uint32_t seed, padim_image *img) {
             }
 }
 
-static void jp_times(cli_buf *b, const padim_stage_times *t) {
-    cli_printf(b, "{\"decode\": %.6f, \"preprocess\": %.6f, \"backbone\": %.6f, \"embed\": %.6f, \"stats\": %.6f, "
-          "\"factor\": %.6f, \"mahalanobis\": %.6f, \"map\": %.6f, \"device_peak_bytes\": %.0f}",
-       t->decode, t->preprocess, t->backbone, t->embed, t->stats, t->factor, t->mahalanobis, t->map,
-       t->device_peak_bytes);
+/* The images: decoded from --images (paths kept for the end-to-end figure) or generated. */
+typedef struct bench_inputs {
+    char **paths; /* NULL for generated images */
+    int64_t n_files, n;
+    padim_image *imgs; /* (n) decoded */
+} bench_inputs;
+
+static void inputs_free(bench_inputs *in) {
+    for (int64_t i = 0; in->imgs && i < in->n; i++) padim_image_free(&in->imgs[i]);
+    free(in->imgs);
+    padim_free_paths(in->paths, in->n_files);
 }
+
+static padim_status load_inputs(const bench_opts *b, bench_inputs *in) {
+    in->n = b->count;
+    if (b->images_dir) {
+        padim_status st = padim_list_images(b->images_dir, 1, &in->paths, &in->n_files);
+        if (st != PADIM_OK) return st;
+        in->n = in->n_files < b->count ? in->n_files : b->count;
+    }
+    in->imgs = calloc((size_t)in->n, sizeof(padim_image));
+    if (!in->imgs) return PADIM_ERR_NOMEM;
+    for (int64_t i = 0; i < in->n; i++) {
+        if (!in->paths) gen_image(b->side, (uint32_t)i, &in->imgs[i]);
+        else if (padim_image_load(in->paths[i], &in->imgs[i]) != PADIM_OK) return PADIM_ERR_IO;
+    }
+    return PADIM_OK;
+}
+
+/* ---------------------------------------------------------------- measurements */
+
+typedef struct bench_score {
+    int batch;
+    double e2e, tensor; /* images/s */
+    padim_stage_times t;
+} bench_score;
+
+/* Score all n images at one batch size: a warm-up batch, then the timed pass (from files
+ * with parallel decode of each batch, what `padim-gpu score` does, or from decoded images). */
+static padim_status score_at(const padim_model *m, const padim_runtime *rt, const bench_inputs *in, int batch,
+                             bench_score *out, char *backend, size_t cap) {
+    padim_runtime r2 = *rt;
+    r2.batch = batch;
+    r2.times = NULL;
+    padim_scorer *sc = NULL;
+    float *scores = malloc((size_t)in->n * sizeof(float));
+    padim_status st = scores ? padim_scorer_create(m, &r2, &sc) : PADIM_ERR_NOMEM;
+    if (st == PADIM_OK) snprintf(backend, cap, "%s", padim_scorer_backend(sc));
+    if (st == PADIM_OK) st = padim_score_images(sc, in->imgs, batch < in->n ? batch : in->n, scores, NULL);
+    padim_scorer_free(sc);
+    sc = NULL;
+    *out = (bench_score){.batch = batch};
+    r2.times = &out->t;
+    if (st == PADIM_OK) st = padim_scorer_create(m, &r2, &sc);
+    out->t = (padim_stage_times){0}; /* the timed pass only, not the scorer's creation */
+    const double t0 = cli_now();
+    padim_image *chunk = in->paths ? calloc((size_t)batch, sizeof(padim_image)) : NULL;
+    for (int64_t i = 0; st == PADIM_OK && in->paths && i < in->n; i += batch) {
+        const int nb = (int)(in->n - i < batch ? in->n - i : batch);
+        const double td = cli_now();
+        st = padim_images_load((const char *const *)in->paths + i, nb, rt->threads, chunk);
+        out->t.decode += cli_now() - td;
+        if (st == PADIM_OK) st = padim_score_images(sc, chunk, nb, scores + i, NULL);
+        for (int k = 0; k < nb; k++) padim_image_free(&chunk[k]);
+    }
+    if (st == PADIM_OK && !in->paths) st = padim_score_images(sc, in->imgs, in->n, scores, NULL);
+    out->e2e = (double)in->n / (cli_now() - t0);
+    out->tensor = (double)in->n / (out->t.backbone + out->t.embed + out->t.mahalanobis + out->t.map);
+    free(chunk);
+    free(scores);
+    padim_scorer_free(sc);
+    return st;
+}
+
+/* Batch-1 latency of one decoded image per call (after a warm-up): p50 and p99. */
+static padim_status latency(const padim_model *m, const padim_runtime *rt, const bench_inputs *in, double *p50,
+                            double *p99) {
+    padim_runtime r1 = *rt;
+    r1.batch = 1;
+    r1.times = NULL;
+    padim_scorer *sc = NULL;
+    double *lat = malloc((size_t)in->n * sizeof(double));
+    padim_status st = lat ? padim_scorer_create(m, &r1, &sc) : PADIM_ERR_NOMEM;
+    float score;
+    if (st == PADIM_OK) st = padim_score_images(sc, in->imgs, 1, &score, NULL);
+    for (int64_t i = 0; st == PADIM_OK && i < in->n; i++) {
+        const double t0 = cli_now();
+        st = padim_score_images(sc, in->imgs + i, 1, &score, NULL);
+        lat[i] = cli_now() - t0;
+    }
+    padim_scorer_free(sc);
+    if (st == PADIM_OK) {
+        qsort(lat, (size_t)in->n, sizeof(double), cmp_double);
+        *p50 = lat[(size_t)(0.50 * (double)(in->n - 1) + 0.5)];
+        *p99 = lat[(size_t)(0.99 * (double)(in->n - 1) + 0.5)];
+    }
+    free(lat);
+    return st;
+}
+
+/* ---------------------------------------------------------------- report */
+
+typedef struct bench_report {
+    const bench_opts *b;
+    const bench_inputs *in;
+    const padim_config *cfg;
+    const padim_runtime *rt;
+    padim_model_info info;
+    char backend[256], cpu[256], host[256], date[64];
+    double fit_s, fit_tensor_s, p50, p99, rss;
+    padim_stage_times fit_t;
+    bench_score score[MAX_BATCHES];
+} bench_report;
 
 static void print_stage_row(const char *what, const padim_stage_times *t, double n) {
     printf("  %-10s per image (ms): decode %.2f  preprocess %.2f  backbone %.2f  embed %.2f  stats %.2f  "
@@ -90,284 +267,152 @@ static void print_stage_row(const char *what, const padim_stage_times *t, double
            1e3 * t->stats / n, 1e3 * t->factor / n, 1e3 * t->mahalanobis / n, 1e3 * t->map / n);
 }
 
-static const char *bench_help =
-    "usage: padim-gpu bench [options]\n"
-    "\n"
-    "Measure fit and score throughput, batch-1 latency, a per-stage breakdown and peak\n"
-    "memory. Prints a table and writes JSON (machine, commit, settings, numbers).\n"
-    "\n"
-    "  --images DIR             real images (recursive; default: generated ones)\n"
-    "  --size N                 side of generated images (default 900, like MVTec bottle)\n"
-    "  --count N                number of images (default 64; with --images: all, capped by N)\n"
-    "  --batches LIST           scoring batch sizes, comma-separated (default 1,8,32)\n"
-    "  --backbone NAME, --preset NAME, --config FILE\n"
-    "  --weights FILE|random    weights (default: the config's; 'random' = seeded random weights,\n"
-    "                           for timing a backbone whose weights are not at hand)\n"
-    "  --device cpu|cuda|auto, --gpu N, --threads N, --precision P\n"
-    "  --json FILE              write the JSON here (default bench.json)\n"
-    "  -q                       no progress\n";
+static void print_table(const bench_report *r) {
+    const bench_inputs *in = r->in;
+    const double n = (double)in->n;
+    printf("padim-gpu bench  %s  commit %s  %s\n", r->date, PADIM_GIT_COMMIT, r->backend);
+    printf("  machine: %s, %ld CPUs, %s\n", r->cpu, sysconf(_SC_NPROCESSORS_ONLN), r->host);
+    printf("  %s, preset %s, input %d, d %d, %lld %s images %dx%d\n", padim_backbone_name(r->cfg->backbone),
+           padim_preset_name(r->cfg->preset), r->info.input_size, r->cfg->d, (long long)in->n,
+           in->paths ? "real" : "generated", in->imgs[0].width, in->imgs[0].height);
+    printf("  %-24s %12s %14s   (end-to-end: %s)\n", "", "end-to-end", "tensor",
+           in->paths ? "from files, decode included" : "from decoded images");
+    printf("  %-24s %10.1f/s %12.1f/s\n", "fit (images/s)", n / r->fit_s, n / r->fit_tensor_s);
+    for (int b = 0; b < r->b->n_batches; b++) {
+        char label[64];
+        snprintf(label, sizeof(label), "score batch %d (images/s)", r->score[b].batch);
+        printf("  %-24s %10.1f/s %12.1f/s\n", label, r->score[b].e2e, r->score[b].tensor);
+    }
+    printf("  latency batch 1: p50 %.2f ms, p99 %.2f ms (decoded image to score)\n", 1e3 * r->p50, 1e3 * r->p99);
+    printf("  peak host memory %.0f MB", r->rss);
+    if (r->fit_t.device_peak_bytes > 0) printf(", peak device memory %.0f MB", r->fit_t.device_peak_bytes / 1e6);
+    printf("\n");
+    print_stage_row("fit", &r->fit_t, n);
+    print_stage_row("score", &r->score[r->b->n_batches - 1].t, n);
+}
+
+static cJSON *times_json(const padim_stage_times *t) {
+    cJSON *o = cJSON_CreateObject();
+    const struct {
+        const char *name;
+        double v;
+    } f[] = {{"decode", t->decode}, {"preprocess", t->preprocess}, {"backbone", t->backbone},
+             {"embed", t->embed},   {"stats", t->stats},           {"factor", t->factor},
+             {"mahalanobis", t->mahalanobis}, {"map", t->map},     {"device_peak_bytes", t->device_peak_bytes}};
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) cli_json_number(o, f[i].name, f[i].v);
+    return o;
+}
+
+static cJSON *settings_json(const bench_report *r) {
+    const bench_inputs *in = r->in;
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "backbone", padim_backbone_name(r->cfg->backbone));
+    cJSON_AddStringToObject(s, "preset", padim_preset_name(r->cfg->preset));
+    cJSON_AddNumberToObject(s, "input_size", r->info.input_size);
+    cJSON_AddNumberToObject(s, "d", r->cfg->d);
+    cJSON_AddNumberToObject(s, "images", (double)in->n);
+    cJSON_AddStringToObject(s, "source", in->paths ? r->b->images_dir : "generated");
+    cJSON_AddNumberToObject(s, "image_width", in->imgs[0].width);
+    cJSON_AddNumberToObject(s, "image_height", in->imgs[0].height);
+    cJSON_AddNumberToObject(s, "fit_batch", r->info.config.batch);
+    cJSON_AddNumberToObject(s, "threads", r->rt->threads);
+    cJSON_AddNumberToObject(s, "precision", (int)r->rt->precision);
+    return s;
+}
+
+static cJSON *bench_json(const bench_report *r) {
+    const double n = (double)r->in->n;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "date", r->date);
+    cJSON_AddStringToObject(root, "commit", PADIM_GIT_COMMIT);
+    cJSON *mach = cJSON_AddObjectToObject(root, "machine");
+    cJSON_AddStringToObject(mach, "cpu", r->cpu);
+    cJSON_AddNumberToObject(mach, "cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON_AddStringToObject(mach, "os", r->host);
+    cJSON_AddStringToObject(root, "backend", r->backend);
+    cJSON_AddItemToObject(root, "settings", settings_json(r));
+    cJSON *fit = cJSON_AddObjectToObject(root, "fit");
+    cli_json_number(fit, "seconds", r->fit_s);
+    cli_json_number(fit, "images_per_s", n / r->fit_s);
+    cli_json_number(fit, "tensor_images_per_s", n / r->fit_tensor_s);
+    cJSON_AddItemToObject(fit, "stages_s", times_json(&r->fit_t));
+    cJSON *score = cJSON_AddArrayToObject(root, "score");
+    for (int b = 0; b < r->b->n_batches; b++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "batch", r->score[b].batch);
+        cli_json_number(e, "images_per_s", r->score[b].e2e);
+        cli_json_number(e, "tensor_images_per_s", r->score[b].tensor);
+        cJSON_AddItemToObject(e, "stages_s", times_json(&r->score[b].t));
+        cJSON_AddItemToArray(score, e);
+    }
+    cJSON *lat = cJSON_AddObjectToObject(root, "latency_ms");
+    cli_json_number(lat, "p50", 1e3 * r->p50);
+    cli_json_number(lat, "p99", 1e3 * r->p99);
+    cli_json_number(root, "peak_host_mb", r->rss);
+    cli_json_number(root, "peak_device_mb", r->fit_t.device_peak_bytes / 1e6);
+    return root;
+}
+
+static void describe_machine(bench_report *r) {
+    cpu_model(r->cpu, sizeof(r->cpu));
+    struct utsname un;
+    if (uname(&un) == 0) snprintf(r->host, sizeof(r->host), "%s %s %s", un.sysname, un.release, un.machine);
+    const time_t now = time(NULL);
+    strftime(r->date, sizeof(r->date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+}
+
+/* ---------------------------------------------------------------- command */
+
+static padim_status run_bench(const cli_opts *o, const bench_inputs *in, bench_report *r, padim_model **m) {
+    padim_runtime rt = o->rt;
+    rt.times = &r->fit_t;
+    const double t0 = cli_now();
+    padim_status st = in->paths ? padim_fit_files(r->cfg, &rt, (const char *const *)in->paths, in->n, m)
+                                : padim_fit_images(r->cfg, &rt, in->imgs, in->n, m);
+    r->fit_s = cli_now() - t0;
+    if (st != PADIM_OK) return st;
+    r->fit_tensor_s = r->fit_t.backbone + r->fit_t.embed + r->fit_t.stats + r->fit_t.factor;
+    padim_model_get_info(*m, &r->info);
+    for (int b = 0; st == PADIM_OK && b < r->b->n_batches; b++) {
+        st = score_at(*m, &o->rt, in, r->b->batches[b], &r->score[b], r->backend, sizeof(r->backend));
+        if (st == PADIM_OK && !o->quiet)
+            fprintf(stderr, "bench: score batch %d: %.1f images/s\n", r->b->batches[b], r->score[b].e2e);
+    }
+    if (st == PADIM_OK) st = latency(*m, &o->rt, in, &r->p50, &r->p99);
+    r->rss = peak_rss_mb();
+    return st;
+}
 
 int cmd_bench(int argc, char **argv) {
-    const char *images_dir = NULL, *json_path = "bench.json", *config = NULL, *weights = NULL;
-    const char *backbone = "resnet18", *preset = "anomalib";
-    int side = 900, count = 64, quiet = 0;
-    int batches[16] = {1, 8, 32}, n_batches = 3;
-    padim_runtime rt;
-    padim_runtime_default(&rt);
-    static struct option longopts[] = {
-        {"images", required_argument, 0, 'i'}, {"size", required_argument, 0, 's'},
-        {"count", required_argument, 0, 'n'},  {"batches", required_argument, 0, 'b'},
-        {"backbone", required_argument, 0, 'B'}, {"preset", required_argument, 0, 'P'},
-        {"config", required_argument, 0, 'c'}, {"weights", required_argument, 0, 'w'},
-        {"device", required_argument, 0, 'd'}, {"gpu", required_argument, 0, 'g'},
-        {"threads", required_argument, 0, 't'}, {"precision", required_argument, 0, 'p'},
-        {"json", required_argument, 0, 'j'},   {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h': fputs(bench_help, stdout); return 0;
-        case 'i': images_dir = optarg; break;
-        case 's': side = atoi(optarg); break;
-        case 'n': count = atoi(optarg); break;
-        case 'b': {
-            n_batches = 0;
-            char *save, *tok, buf[256];
-            snprintf(buf, sizeof(buf), "%s", optarg);
-            for (tok = strtok_r(buf, ",", &save); tok && n_batches < 16; tok = strtok_r(NULL, ",", &save)) {
-                int v = atoi(tok);
-                if (v < 1 || v > 4096) {
-                    fprintf(stderr, "padim-gpu bench: --batches: '%s' is not a batch size in [1, 4096]\n", tok);
-                    return 2;
-                }
-                batches[n_batches++] = v;
-            }
-            if (!n_batches) {
-                fprintf(stderr, "padim-gpu bench: --batches: empty list\n");
-                return 2;
-            }
-            break;
-        }
-        case 'B': backbone = optarg; break;
-        case 'P': preset = optarg; break;
-        case 'c': config = optarg; break;
-        case 'w': weights = optarg; break;
-        case 'd':
-            if (cli_parse_device("bench", optarg, &rt.device)) return 2;
-            break;
-        case 'g': rt.gpu = atoi(optarg); break;
-        case 't': rt.threads = atoi(optarg); break;
-        case 'p':
-            if (cli_parse_precision("bench", optarg, &rt.precision)) return 2;
-            break;
-        case 'j': json_path = optarg; break;
-        case 'q': quiet = 1; break;
-        default: fprintf(stderr, "Try 'padim-gpu bench --help'.\n"); return 2;
-        }
-    }
-    if (count < 2 || side < 16) {
-        fprintf(stderr, "padim-gpu bench: --count must be >= 2 and --size >= 16\n");
-        return 2;
-    }
-    /* Config: defaults, then the config file (explicit or built-in), then --weights. */
+    cli_opts o;
+    cli_opts_init(&o, "bench");
+    o.rt.progress = NULL;
+    bench_opts b = {.json_path = "bench.json", .side = 900, .count = 64, .batches = {1, 8, 32}, .n_batches = 3};
+    const cli_parser p = {bench_options, 0, bench_help, bench_option, &b};
+    int rc = cli_parse(&o, argc, argv, &p);
+    if (rc != CLI_CONTINUE) return rc;
+    if (optind < argc) return cli_usage_error("bench", "unexpected argument '%s'", argv[optind]);
+    o.rt.verbose = 0;
     padim_config cfg;
-    padim_backbone_kind bk;
-    padim_preset pr;
-    if (padim_backbone_parse(backbone, &bk) != PADIM_OK || padim_preset_parse(preset, &pr) != PADIM_OK) {
-        fprintf(stderr, "padim-gpu bench: %s\n", padim_last_error());
-        return 2;
-    }
-    padim_config_default(&cfg, bk, pr);
-    char cfg_path[PATH_MAX];
-    snprintf(cfg_path, sizeof(cfg_path), "%s/configs/%s_%s.yaml", cli_data_dir(), padim_backbone_name(bk),
-             padim_preset_name(pr));
-    if (padim_config_load(config ? config : cfg_path, &cfg) != PADIM_OK) {
-        fprintf(stderr, "padim-gpu bench: error: %s\n", padim_last_error());
-        return 1;
-    }
-    if (weights) snprintf(cfg.weights, sizeof(cfg.weights), "%s", weights);
-
-    /* Inputs: paths (end-to-end from files) and decoded images. */
-    char **paths = NULL;
-    int64_t n = count, nf = 0;
-    if (images_dir) {
-        if (padim_list_images(images_dir, 1, &paths, &nf) != PADIM_OK) {
-            fprintf(stderr, "padim-gpu bench: error: %s\n", padim_last_error());
-            return 1;
-        }
-        n = nf < count ? nf : count;
-    }
-    padim_image *imgs = calloc((size_t)n, sizeof(padim_image));
-    for (int64_t i = 0; i < n; i++) {
-        if (paths) {
-            if (padim_image_load(paths[i], &imgs[i]) != PADIM_OK) {
-                fprintf(stderr, "padim-gpu bench: error: %s\n", padim_last_error());
-                return 1;
-            }
-        } else {
-            gen_image(side, (uint32_t)i, &imgs[i]);
-        }
-    }
-    if (!quiet)
-        fprintf(stderr, "bench: %lld %s images (%dx%d), %s, preset %s\n", (long long)n, paths ? "real" : "generated",
-                imgs[0].width, imgs[0].height, padim_backbone_name(cfg.backbone), padim_preset_name(cfg.preset));
-
-    /* Fit. */
-    padim_stage_times fit_t = {0};
-    rt.times = &fit_t;
+    padim_status st = cli_build_config(&o, &cfg);
+    if (st != PADIM_OK) return cli_fail("bench", st);
+    bench_inputs in = {0};
+    bench_report r = {.b = &b, .in = &in, .cfg = &cfg, .rt = &o.rt};
     padim_model *m = NULL;
-    double t0 = cli_now();
-    padim_status st = paths ? padim_fit_files(&cfg, &rt, (const char *const *)paths, n, &m)
-                            : padim_fit_images(&cfg, &rt, imgs, n, &m);
-    const double fit_s = cli_now() - t0;
-    if (st != PADIM_OK) {
-        fprintf(stderr, "padim-gpu bench: error: %s\n", padim_last_error());
-        return 1;
+    st = load_inputs(&b, &in);
+    if (st == PADIM_OK && !o.quiet)
+        fprintf(stderr, "bench: %lld %s images (%dx%d), %s, preset %s\n", (long long)in.n,
+                in.paths ? "real" : "generated", in.imgs[0].width, in.imgs[0].height,
+                padim_backbone_name(cfg.backbone), padim_preset_name(cfg.preset));
+    if (st == PADIM_OK) st = run_bench(&o, &in, &r, &m);
+    rc = st != PADIM_OK ? cli_fail("bench", st) : 0;
+    if (!rc) {
+        describe_machine(&r);
+        print_table(&r);
+        rc = cli_json_write(b.json_path, bench_json(&r)) ? 1 : 0;
+        if (!rc && !o.quiet) fprintf(stderr, "bench: wrote %s\n", b.json_path);
     }
-    const double fit_tensor_s = fit_t.backbone + fit_t.embed + fit_t.stats + fit_t.factor;
-
-    /* Score at each batch size: warm-up batch, then all n images. */
-    double score_e2e[16], score_tensor[16];
-    padim_stage_times score_t[16];
-    char backend[256] = "";
-    for (int b = 0; b < n_batches; b++) {
-        padim_runtime r2 = rt;
-        r2.batch = batches[b];
-        r2.times = NULL;
-        padim_scorer *sc = NULL;
-        if ((st = padim_scorer_create(m, &r2, &sc)) != PADIM_OK) break;
-        snprintf(backend, sizeof(backend), "%s", padim_scorer_backend(sc));
-        float *scores = malloc((size_t)n * sizeof(float));
-        int warm = (int)(batches[b] < n ? batches[b] : n);
-        st = padim_score_images(sc, imgs, warm, scores, NULL);
-        padim_scorer_free(sc);
-        memset(&score_t[b], 0, sizeof(score_t[b]));
-        r2.times = &score_t[b];
-        if (st == PADIM_OK) st = padim_scorer_create(m, &r2, &sc);
-        if (st == PADIM_OK) {
-            score_t[b] = (padim_stage_times){0};
-            t0 = cli_now();
-            if (paths) {
-                /* From files: parallel decode of each batch, then scoring (what
-                 * `padim-gpu score` does). */
-                padim_image *chunk = calloc((size_t)batches[b], sizeof(padim_image));
-                for (int64_t i = 0; st == PADIM_OK && i < n; i += batches[b]) {
-                    const int nb = (int)(n - i < batches[b] ? n - i : batches[b]);
-                    const double td = cli_now();
-                    st = padim_images_load((const char *const *)paths + i, nb, rt.threads, chunk);
-                    score_t[b].decode += cli_now() - td;
-                    if (st == PADIM_OK) st = padim_score_images(sc, chunk, nb, scores + i, NULL);
-                    for (int k = 0; k < nb; k++) padim_image_free(&chunk[k]);
-                }
-                free(chunk);
-            } else {
-                st = padim_score_images(sc, imgs, n, scores, NULL);
-            }
-            score_e2e[b] = (double)n / (cli_now() - t0);
-            const padim_stage_times *t = &score_t[b];
-            score_tensor[b] = (double)n / (t->backbone + t->embed + t->mahalanobis + t->map);
-            padim_scorer_free(sc);
-        }
-        free(scores);
-        if (st != PADIM_OK) break;
-        if (!quiet) fprintf(stderr, "bench: score batch %d: %.1f images/s\n", batches[b], score_e2e[b]);
-    }
-    if (st != PADIM_OK) {
-        fprintf(stderr, "padim-gpu bench: error: %s\n", padim_last_error());
-        return 1;
-    }
-    /* Latency: batch 1, one decoded image per call. */
-    double *lat = malloc((size_t)n * sizeof(double));
-    {
-        padim_runtime r1 = rt;
-        r1.batch = 1;
-        r1.times = NULL;
-        padim_scorer *sc = NULL;
-        st = padim_scorer_create(m, &r1, &sc);
-        float score;
-        if (st == PADIM_OK) st = padim_score_images(sc, imgs, 1, &score, NULL); /* warm-up */
-        for (int64_t i = 0; st == PADIM_OK && i < n; i++) {
-            t0 = cli_now();
-            st = padim_score_images(sc, imgs + i, 1, &score, NULL);
-            lat[i] = cli_now() - t0;
-        }
-        padim_scorer_free(sc);
-    }
-    if (st != PADIM_OK) {
-        fprintf(stderr, "padim-gpu bench: error: %s\n", padim_last_error());
-        return 1;
-    }
-    qsort(lat, (size_t)n, sizeof(double), cmp_double);
-    const double p50 = lat[(size_t)(0.50 * (double)(n - 1) + 0.5)], p99 = lat[(size_t)(0.99 * (double)(n - 1) + 0.5)];
-    const double rss = peak_rss_mb();
-
-    char cpu[256], host[256] = "";
-    cpu_model(cpu, sizeof(cpu));
-    struct utsname un;
-    if (uname(&un) == 0) snprintf(host, sizeof(host), "%s %s %s", un.sysname, un.release, un.machine);
-    time_t now = time(NULL);
-    char date[64];
-    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    padim_model_info info;
-    padim_model_get_info(m, &info);
-
-    printf("padim-gpu bench  %s  commit %s  %s\n", date, PADIM_GIT_COMMIT, backend);
-    printf("  machine: %s, %ld CPUs, %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN), host);
-    printf("  %s, preset %s, input %d, d %d, %lld %s images %dx%d\n", padim_backbone_name(cfg.backbone),
-           padim_preset_name(cfg.preset), info.input_size, cfg.d, (long long)n, paths ? "real" : "generated",
-           imgs[0].width, imgs[0].height);
-    printf("  %-24s %12s %14s   (end-to-end: %s)\n", "", "end-to-end", "tensor",
-           paths ? "from files, decode included" : "from decoded images");
-    printf("  %-24s %10.1f/s %12.1f/s\n", "fit (images/s)", (double)n / fit_s, (double)n / fit_tensor_s);
-    for (int b = 0; b < n_batches; b++) {
-        char label[64];
-        snprintf(label, sizeof(label), "score batch %d (images/s)", batches[b]);
-        printf("  %-24s %10.1f/s %12.1f/s\n", label, score_e2e[b], score_tensor[b]);
-    }
-    printf("  latency batch 1: p50 %.2f ms, p99 %.2f ms (decoded image to score)\n", 1e3 * p50, 1e3 * p99);
-    printf("  peak host memory %.0f MB", rss);
-    if (fit_t.device_peak_bytes > 0) printf(", peak device memory %.0f MB", fit_t.device_peak_bytes / 1e6);
-    printf("\n");
-    print_stage_row("fit", &fit_t, (double)n);
-    print_stage_row("score", &score_t[n_batches - 1], (double)n);
-
-    cli_buf j = {0};
-    cli_printf(&j, "{\n  \"date\": \"%s\",\n  \"commit\": \"%s\",\n  \"machine\": {\"cpu\": \"%s\", \"cpus\": %ld, \"os\": \"%s\"},\n",
-       date, PADIM_GIT_COMMIT, cpu, sysconf(_SC_NPROCESSORS_ONLN), host);
-    cli_printf(&j, "  \"backend\": \"%s\",\n  \"settings\": {\"backbone\": \"%s\", \"preset\": \"%s\", \"input_size\": %d, \"d\": %d, "
-           "\"images\": %lld, \"source\": \"%s\", \"image_width\": %d, \"image_height\": %d, \"fit_batch\": %d, \"threads\": %d, "
-           "\"precision\": %d},\n",
-       backend, padim_backbone_name(cfg.backbone), padim_preset_name(cfg.preset), info.input_size, cfg.d, (long long)n,
-       paths ? images_dir : "generated", imgs[0].width, imgs[0].height, cfg.batch, rt.threads, (int)rt.precision);
-    cli_printf(&j, "  \"fit\": {\"seconds\": %.6f, \"images_per_s\": %.3f, \"tensor_images_per_s\": %.3f, \"stages_s\": ", fit_s,
-       (double)n / fit_s, (double)n / fit_tensor_s);
-    jp_times(&j, &fit_t);
-    cli_printf(&j, "},\n  \"score\": [\n");
-    for (int b = 0; b < n_batches; b++) {
-        cli_printf(&j, "    {\"batch\": %d, \"images_per_s\": %.3f, \"tensor_images_per_s\": %.3f, \"stages_s\": ", batches[b],
-           score_e2e[b], score_tensor[b]);
-        jp_times(&j, &score_t[b]);
-        cli_printf(&j, "}%s\n", b + 1 < n_batches ? "," : "");
-    }
-    cli_printf(&j, "  ],\n  \"latency_ms\": {\"p50\": %.4f, \"p99\": %.4f},\n  \"peak_host_mb\": %.1f,\n  \"peak_device_mb\": %.1f\n}\n",
-       1e3 * p50, 1e3 * p99, rss, fit_t.device_peak_bytes / 1e6);
-    int rc = 0;
-    char tmp[PATH_MAX + 32];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", json_path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f || fputs(j.s, f) < 0 || fclose(f) != 0 || rename(tmp, json_path) != 0) {
-        fprintf(stderr, "padim-gpu bench: error: %s: cannot write: %s\n", json_path, strerror(errno));
-        remove(tmp);
-        rc = 1;
-    } else if (!quiet) {
-        fprintf(stderr, "bench: wrote %s\n", json_path);
-    }
-    free(j.s);
-    free(lat);
-    for (int64_t i = 0; i < n; i++) padim_image_free(&imgs[i]);
-    free(imgs);
-    padim_free_paths(paths, nf);
+    inputs_free(&in);
     padim_model_free(m);
     return rc;
 }

@@ -1,21 +1,20 @@
 /*
- * cli_demo.c - `padim-gpu demo`: the built-in default job. Generates a small synthetic,
+ * cmd_demo.c - `padim-gpu demo`: the built-in default job. Generates a small synthetic,
  * license-clean dataset (a woven-fabric texture; defects are scratches and stains), fits
  * a ResNet-18 model with the committed ImageNet weights, scores the test images, writes
  * heatmaps and prints a summary. Uses only the public API (padim.h).
  */
+#include "cli_opts.h"
 #include "cli_util.h"
-#include "padim.h"
+#include "commands.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define DEMO_SIDE 192
 #define DEMO_TRAIN 32
@@ -71,11 +70,6 @@ static void make_image(uint64_t id, int defect, uint8_t *rgb, uint8_t *mask) {
     }
 }
 
-static int demo_fail(padim_status st) {
-    fprintf(stderr, "padim-gpu demo: error: %s\n", padim_last_error());
-    return st == PADIM_ERR_ARG ? 2 : 1;
-}
-
 /* Dataset in the MVTec AD layout under root. */
 static padim_status write_dataset(const char *root) {
     const int S = DEMO_SIDE;
@@ -120,115 +114,121 @@ static void demo_progress(void *user, const char *stage, int64_t done, int64_t t
     if (done == total) fprintf(stderr, "  %s: %lld/%lld images\n", stage, (long long)done, (long long)total);
 }
 
-int cmd_demo(int argc, char **argv) {
-    const char *out = "padim-demo";
-    padim_runtime rt;
-    padim_runtime_default(&rt);
-    static struct option longopts[] = {{"out-dir", required_argument, 0, 'o'}, {"device", required_argument, 0, 'd'},
-                                       {"threads", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
-                                       {0, 0, 0, 0}};
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            puts("usage: padim-gpu demo [-o DIR] [--device cpu|cuda|auto] [--threads N]\n\n"
-                 "Generate a synthetic fabric dataset (MVTec AD layout) in DIR/data, fit a ResNet-18\n"
-                 "model (anomalib preset, committed ImageNet weights) on its 32 good images, score\n"
-                 "its 12 test images, write DIR/model.padim, DIR/scores.csv and DIR/heatmaps/*.png\n"
-                 "and print a summary. DIR defaults to ./padim-demo.");
-            return 0;
-        } else if (c == 'o') out = optarg;
-        else if (c == 'd') {
-            if (!strcmp(optarg, "cpu")) rt.device = PADIM_DEVICE_CPU;
-            else if (!strcmp(optarg, "cuda")) rt.device = PADIM_DEVICE_CUDA;
-            else if (!strcmp(optarg, "auto")) rt.device = PADIM_DEVICE_AUTO;
-            else {
-                fprintf(stderr, "padim-gpu demo: --device expects cpu, cuda or auto\n");
-                return 2;
-            }
-        } else if (c == 't') rt.threads = atoi(optarg);
-        else return 2;
-    }
-    rt.progress = demo_progress;
-    rt.verbose = 1;
-    struct timespec ts0, ts1, ts2;
-    clock_gettime(CLOCK_MONOTONIC, &ts0);
+static const char *demo_help =
+    "usage: padim-gpu demo [-o DIR] [--device cpu|cuda|auto] [--threads N]\n\n"
+    "Generate a synthetic fabric dataset (MVTec AD layout) in DIR/data, fit a ResNet-18\n"
+    "model (anomalib preset, committed ImageNet weights) on its 32 good images, score\n"
+    "its 12 test images, write DIR/model.padim, DIR/scores.csv and DIR/heatmaps/*.png\n"
+    "and print a summary. DIR defaults to ./padim-demo.\n";
 
-    char root[PATH_MAX], p[PATH_MAX + 64];
-    snprintf(root, sizeof(root), "%s/data", out);
-    fprintf(stderr, "demo: writing a synthetic dataset to %s\n", root);
-    padim_status st = write_dataset(root);
-    if (st != PADIM_OK) return demo_fail(st);
+static int demo_option(void *ctx, int code, const char *arg) {
+    if (code != 'o') return -1;
+    *(const char **)ctx = arg;
+    return 0;
+}
 
+/* Fit on the dataset's good images with the built-in config; saves DIR/model.padim. */
+static int demo_fit(const cli_opts *o, const padim_runtime *rt, const char *root, const char *out, padim_model **m,
+                    int64_t *n_train) {
     /* Built-in config: configs/resnet18_anomalib.yaml next to the sources or installed. */
     padim_config cfg;
-    padim_config_default(&cfg, PADIM_BACKBONE_RESNET18, PADIM_PRESET_ANOMALIB);
-    snprintf(p, sizeof(p), "%s/configs/resnet18_anomalib.yaml", cli_data_dir());
-    st = padim_config_load(p, &cfg);
+    padim_status st = cli_build_config(o, &cfg);
     if (st != PADIM_OK) {
         fprintf(stderr, "padim-gpu demo: error: %s\n(set PADIM_HOME to the folder holding configs/ and weights/)\n",
                 padim_last_error());
         return 1;
     }
-    cfg.batch = 16;
-    char **train = NULL;
-    int64_t n_train = 0;
+    char **train = NULL, p[PATH_MAX + 64];
     snprintf(p, sizeof(p), "%s/train/good", root);
-    st = padim_list_images(p, 0, &train, &n_train);
-    if (st != PADIM_OK) return demo_fail(st);
+    st = padim_list_images(p, 0, &train, n_train);
+    if (st != PADIM_OK) return cli_fail("demo", st);
     fprintf(stderr, "demo: fit %s (%s preset, input %d, d %d) on %lld good images\n", padim_backbone_name(cfg.backbone),
-            padim_preset_name(cfg.preset), padim_config_input_size(&cfg), cfg.d, (long long)n_train);
-    padim_model *m = NULL;
-    st = padim_fit_files(&cfg, &rt, (const char *const *)train, n_train, &m);
-    padim_free_paths(train, n_train);
-    if (st != PADIM_OK) return demo_fail(st);
-    clock_gettime(CLOCK_MONOTONIC, &ts1);
+            padim_preset_name(cfg.preset), padim_config_input_size(&cfg), cfg.d, (long long)*n_train);
+    st = padim_fit_files(&cfg, rt, (const char *const *)train, *n_train, m);
+    padim_free_paths(train, *n_train);
     snprintf(p, sizeof(p), "%s/model.padim", out);
-    st = padim_model_save(m, p);
-    if (st != PADIM_OK) return demo_fail(st);
+    if (st == PADIM_OK) st = padim_model_save(*m, p);
+    return st == PADIM_OK ? 0 : cli_fail("demo", st);
+}
 
-    /* Scoring and metrics: the test set is in the MVTec layout, so padim_evaluate does it
-     * all (scores, maps, masks, metrics, heatmaps with the predicted-mask contour). */
-    rt.progress = NULL;
+/* Scoring and metrics: the test set is in the MVTec layout, so padim_evaluate does it all
+ * (scores, maps, masks, metrics, heatmaps with the predicted-mask contour). */
+static int demo_evaluate(const padim_model *m, const padim_runtime *rt, const char *root, const char *out,
+                         padim_eval_result *r) {
+    char p[PATH_MAX + 64];
     snprintf(p, sizeof(p), "%s/heatmaps", out);
     if (cli_mkdir_p(p) != 0) {
         fprintf(stderr, "padim-gpu demo: error: %s: cannot create folder\n", p);
-        padim_model_free(m);
         return 1;
     }
+    padim_runtime quiet_rt = *rt;
+    quiet_rt.progress = NULL;
     padim_eval_options opt = {.heatmap_dir = p, .fpr_limit = 0.3};
-    padim_eval_result r;
-    st = padim_evaluate(m, &rt, root, &opt, &r);
-    padim_model_free(m);
-    if (st != PADIM_OK) return demo_fail(st);
-    clock_gettime(CLOCK_MONOTONIC, &ts2);
+    padim_status st = padim_evaluate(m, &quiet_rt, root, &opt, r);
+    return st == PADIM_OK ? 0 : cli_fail("demo", st);
+}
+
+/* DIR/scores.csv and the summary on stdout. */
+static int demo_report(const padim_eval_result *r, const char *root, const char *out, int64_t n_train, double fit_s,
+                       double score_s) {
     cli_buf csv = {0};
     cli_printf(&csv, "path,label,score\n");
     double good_max = 0, bad_min = INFINITY;
-    for (int64_t i = 0; i < r.n_images; i++) {
-        cli_printf(&csv, "%s,%d,%.6f\n", r.paths[i] + strlen(root) + 1, r.labels[i], (double)r.scores[i]);
-        if (r.labels[i]) bad_min = fmin(bad_min, r.scores[i]);
-        else good_max = fmax(good_max, r.scores[i]);
+    for (int64_t i = 0; i < r->n_images; i++) {
+        cli_printf(&csv, "%s,%d,%.6f\n", r->paths[i] + strlen(root) + 1, r->labels[i], (double)r->scores[i]);
+        if (r->labels[i]) bad_min = fmin(bad_min, r->scores[i]);
+        else good_max = fmax(good_max, r->scores[i]);
     }
+    char p[PATH_MAX + 64];
     snprintf(p, sizeof(p), "%s/scores.csv", out);
-    int rc = cli_write_text(p, csv.s) ? 1 : 0;
-    if (!rc) {
-        const double fit_s = (double)(ts1.tv_sec - ts0.tv_sec) + 1e-9 * (double)(ts1.tv_nsec - ts0.tv_nsec);
-        const double score_s = (double)(ts2.tv_sec - ts1.tv_sec) + 1e-9 * (double)(ts2.tv_nsec - ts1.tv_nsec);
-        printf("\npadim-gpu demo (%s)\n", r.backend);
-        printf("  %-28s %s\n", "image", "score");
-        for (int64_t i = 0; i < r.n_images; i++)
-            printf("  %-28s %8.3f%s\n", r.paths[i] + strlen(root) + 1, (double)r.scores[i],
-                   r.labels[i] ? "  (defect)" : "");
-        printf("  fit (data + %lld images): %.2f s, score + metrics %lld images: %.2f s\n", (long long)n_train, fit_s,
-               (long long)r.n_images, score_s);
-        printf("  image AUROC %.3f; highest good score %.3f, lowest defect score %.3f\n", r.image_auroc, good_max,
-               bad_min);
-        printf("  pixel AUROC %.3f, AUPRO@0.3 %.3f; heatmap contours at the F1-optimal pixel threshold\n", r.pixel_auroc,
-               r.aupro);
-        printf("  wrote %s/model.padim, %s/scores.csv, %s/heatmaps/*.png\n", out, out, out);
-    }
+    const int rc = cli_write_text(p, csv.s) ? 1 : 0;
     free(csv.s);
+    if (rc) return rc;
+    printf("\npadim-gpu demo (%s)\n", r->backend);
+    printf("  %-28s %s\n", "image", "score");
+    for (int64_t i = 0; i < r->n_images; i++)
+        printf("  %-28s %8.3f%s\n", r->paths[i] + strlen(root) + 1, (double)r->scores[i],
+               r->labels[i] ? "  (defect)" : "");
+    printf("  fit (data + %lld images): %.2f s, score + metrics %lld images: %.2f s\n", (long long)n_train, fit_s,
+           (long long)r->n_images, score_s);
+    printf("  image AUROC %.3f; highest good score %.3f, lowest defect score %.3f\n", r->image_auroc, good_max, bad_min);
+    printf("  pixel AUROC %.3f, AUPRO@0.3 %.3f; heatmap contours at the F1-optimal pixel threshold\n", r->pixel_auroc,
+           r->aupro);
+    printf("  wrote %s/model.padim, %s/scores.csv, %s/heatmaps/*.png\n", out, out, out);
+    return 0;
+}
+
+int cmd_demo(int argc, char **argv) {
+    const char *out = "padim-demo";
+    cli_opts o;
+    cli_opts_init(&o, "demo");
+    static const struct option own[] = {{"out-dir", required_argument, 0, 'o'},
+                                        {"device", required_argument, 0, CLI_OPT_DEVICE},
+                                        {"threads", required_argument, 0, CLI_OPT_THREADS},
+                                        {"help", no_argument, 0, CLI_OPT_HELP},
+                                        {0, 0, 0, 0}};
+    const cli_parser parser = {own, 0, demo_help, demo_option, &out};
+    int rc = cli_parse(&o, argc, argv, &parser);
+    if (rc != CLI_CONTINUE) return rc;
+    if (optind < argc) return cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
+    padim_runtime rt = o.rt;
+    rt.batch = 16;
+    rt.progress = demo_progress;
+    rt.verbose = 1;
+    const double t0 = cli_now();
+    char root[PATH_MAX];
+    snprintf(root, sizeof(root), "%s/data", out);
+    fprintf(stderr, "demo: writing a synthetic dataset to %s\n", root);
+    padim_status st = write_dataset(root);
+    if (st != PADIM_OK) return cli_fail("demo", st);
+    padim_model *m = NULL;
+    int64_t n_train = 0;
+    rc = demo_fit(&o, &rt, root, out, &m, &n_train);
+    const double t1 = cli_now();
+    padim_eval_result r = {0};
+    if (!rc) rc = demo_evaluate(m, &rt, root, out, &r);
+    padim_model_free(m);
+    if (!rc) rc = demo_report(&r, root, out, n_train, t1 - t0, cli_now() - t1);
     padim_eval_result_free(&r);
     return rc;
 }

@@ -1,408 +1,442 @@
 /*
- * cli_eval.c - `padim-gpu eval`: fit (or load) a model and evaluate it on a labeled test
- * set, writing metrics.json, row.md (a Markdown table row) and scores.csv. Public API only.
+ * cmd_eval.c - `padim-gpu eval`: fit (or load) a model and evaluate it on a labeled test
+ * set (padim_evaluate), writing a table of outputs (metrics.json through cJSON, row.md,
+ * scores.csv), report.html, the MVTec AD 2 submission and optionally heatmaps; `--root`
+ * does it for every category of a folder and writes a summary table and page. Options are
+ * parsed once (cli_parse) for all categories; `--root` itself is cmd_eval_root.c.
  */
+#include "cli_opts.h"
 #include "cli_util.h"
-#include "padim.h"
+#include "cmd_eval.h"
+#include "commands.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-static int eval_fail(padim_status st) {
-    fprintf(stderr, "padim-gpu eval: error: %s\n", padim_last_error());
-    return st == PADIM_ERR_ARG ? 2 : 1;
-}
-
-/* "0.9944" or "null" for an unavailable metric. */
-static const char *jnum(char *buf, double v) {
-    if (v < 0) return "null";
-    snprintf(buf, 32, "%.6f", v);
-    return buf;
-}
-static const char *mdnum(char *buf, double v) {
-    if (v < 0) return "n/a";
-    snprintf(buf, 32, "%.3f", v);
-    return buf;
-}
 
 static const char *eval_help =
     "usage: padim-gpu eval [options] CATEGORY_DIR\n"
     "       padim-gpu eval [options] --root ROOT [--categories a,b,...] [-o DIR]\n"
     "\n"
-    "Evaluate on a labeled test set: image AUROC, pixel AUROC, image F1, pixel F1, AUPRO.\n"
-    "CATEGORY_DIR is an MVTec AD category (train/good, test/<type>, ground_truth/<type>) or\n"
-    "the generic layout (good/, <defect>/, optional masks/; README 'Datasets').\n"
-    "Without --model, fits on CATEGORY_DIR/train/good (or --train DIR) first.\n"
+    "Evaluate on a labeled test set: image AUROC, pixel AUROC, image F1, pixel F1, AU-PRO\n"
+    "(and SegF1 with a good-only calibration). CATEGORY_DIR is a category of MVTec AD, MVTec\n"
+    "AD 2, VisA (raw with ../split_csv/1cls.csv, or converted by anomalib) or the generic\n"
+    "layout (good/, <defect>/, optional masks/); README 'Datasets'. Without --model, fits on\n"
+    "its training images (train/good, VisA: the CSV's train rows; or --train DIR) first.\n"
     "F1 thresholds are chosen on this test set (F1-optimal), as the published tables do.\n"
+    "MVTec AD 2: thresholds from validation/good (--calibration-fpr), SegF1 on test_public,\n"
+    "and test_private + test_private_mixed scored into MVTec's submission layout.\n"
     "\n"
     "  --root ROOT              evaluate every category folder of ROOT (or those of\n"
-    "                           --categories), each fitted on its train/good; outputs in\n"
-    "                           DIR/<category>/ and a summary table DIR/summary.md\n"
+    "                           --categories), each fitted on its own training images;\n"
+    "                           outputs in DIR/<category>/, a summary table DIR/summary.md\n"
+    "                           and a page DIR/report.html linking the categories' reports\n"
+    "  --dataset auto|mvtec_ad|mvtec_ad2|visa|folder   layout (default auto: detected)\n"
+    "  --pro-limit X            AU-PRO integration limit, 0 < X <= 1 (default 0.3; MVTec AD 2's\n"
+    "                           protocol is 0.05; AU-PRO at 0.05 and 0.3 is always reported)\n"
+    "  --calibration-fpr X      MVTec AD 2: false-positive rate of the good-only thresholds\n"
+    "                           on validation/good (default 0.01)\n"
+    "  --submission DIR         MVTec AD 2: write the submission there (default DIR/submission\n"
+    "                           with -o; with --root one submission for all categories)\n"
     "  -m, --model MODEL        evaluate an existing model\n"
-    "  --train DIR              training images (default CATEGORY_DIR/train/good)\n"
-    "  -o, --out-dir DIR        write DIR/metrics.json, DIR/row.md, DIR/scores.csv\n"
+    "  --train DIR              training images (default: the layout's)\n"
+    "  -o, --out-dir DIR        write DIR/metrics.json, DIR/row.md, DIR/scores.csv and\n"
+    "                           DIR/report.html (+ DIR/report_files/)\n"
+    "  --no-report              no report.html\n"
     "  --heatmaps               also DIR/heatmaps/<type>_<name>.png with the predicted-mask contour\n"
+    "  --map-size source|input  heatmaps at each image's own size (default) or at the\n"
+    "                           preprocessed size (metrics are always at the evaluation size)\n"
     "  --save-model PATH        save the (fitted) model, with the thresholds found here\n"
     "  --save-thresholds        store the thresholds into --model MODEL (rewritten atomically)\n"
     "  --config FILE, --backbone NAME, --preset NAME, --weights FILE, --seed N, --d N,\n"
-    "  --batch N, --eps X       model settings when fitting (as in 'padim-gpu fit')\n"
+    "  --eps X, --resize N, --crop N, --factor-dtype T   model settings when fitting\n"
+    "                           (as in 'padim-gpu fit'; ignored with --model)\n"
+    "  --batch N                images per backbone batch, for fitting and scoring\n"
+    "                           (default: the config's when fitting, else the model's)\n"
     "  --device cpu|cuda|auto, --gpu N, --threads N, --precision P, -q   as in 'padim-gpu fit'\n"
     "\n"
     "example: padim-gpu eval ../shared/data/mvtec_ad/bottle -o eval-bottle\n";
 
-/* Shared with cli.c: fit options and config building live there. */
-int cli_fit_model(int argc, char **argv, const char *cmd, const char *train_dir, padim_model **out,
-                  padim_runtime *rt, int *quiet_out, double *fit_seconds);
+enum {
+    OPT_TRAIN = CLI_OPT_OWN,
+    OPT_HEATMAPS,
+    OPT_SAVE_MODEL,
+    OPT_SAVE_THRESHOLDS,
+    OPT_ROOT,
+    OPT_CATEGORIES,
+    OPT_DATASET,
+    OPT_PRO_LIMIT,
+    OPT_CALIBRATION_FPR,
+    OPT_SUBMISSION,
+    OPT_NO_REPORT,
+    OPT_MAP_SIZE,
+};
 
-/* What one category's evaluation reports to the --root summary. */
-typedef struct eval_summary {
-    char category[256];
-    int ok;
-    double image_auroc, pixel_auroc, image_f1, pixel_f1, aupro, fit_s, score_s;
-    int64_t n_images;
-} eval_summary;
+static const struct option eval_options[] = {
+    {"model", required_argument, 0, 'm'},
+    {"train", required_argument, 0, OPT_TRAIN},
+    {"out-dir", required_argument, 0, 'o'},
+    {"heatmaps", no_argument, 0, OPT_HEATMAPS},
+    {"save-model", required_argument, 0, OPT_SAVE_MODEL},
+    {"save-thresholds", no_argument, 0, OPT_SAVE_THRESHOLDS},
+    {"root", required_argument, 0, OPT_ROOT},
+    {"categories", required_argument, 0, OPT_CATEGORIES},
+    {"map-size", required_argument, 0, OPT_MAP_SIZE},
+    {"dataset", required_argument, 0, OPT_DATASET},
+    {"pro-limit", required_argument, 0, OPT_PRO_LIMIT},
+    {"calibration-fpr", required_argument, 0, OPT_CALIBRATION_FPR},
+    {"submission", required_argument, 0, OPT_SUBMISSION},
+    {"no-report", no_argument, 0, OPT_NO_REPORT},
+    {0, 0, 0, 0},
+};
 
-static int eval_single(int argc, char **argv, eval_summary *sum) {
-    const char *model_path = NULL, *train_dir = NULL, *outdir = NULL, *save_model = NULL;
-    int heatmaps = 0, save_thr = 0;
-    /* First pass: eval's own options; the rest (config and runtime) go to cli_fit_model. */
-    char **rest = calloc((size_t)argc + 1, sizeof(char *));
-    int nrest = 0;
-    rest[nrest++] = argv[0];
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has_next = i + 1 < argc;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(eval_help, stdout);
-            free(rest);
+/* The string options: code and the field they set. */
+static const struct {
+    int code;
+    size_t offset;
+} eval_strings[] = {
+    {'m', offsetof(eval_opts, model)},           {OPT_TRAIN, offsetof(eval_opts, train)},
+    {'o', offsetof(eval_opts, outdir)},          {OPT_SAVE_MODEL, offsetof(eval_opts, save_model)},
+    {OPT_ROOT, offsetof(eval_opts, root)},       {OPT_CATEGORIES, offsetof(eval_opts, categories)},
+    {OPT_SUBMISSION, offsetof(eval_opts, submission)},
+};
+
+/* The rates: code, field, name, whether the value 1 is allowed. */
+static const struct {
+    int code;
+    size_t offset;
+    const char *name;
+    int one_ok;
+} eval_rates[] = {
+    {OPT_PRO_LIMIT, offsetof(eval_opts, pro_limit), "--pro-limit", 1},
+    {OPT_CALIBRATION_FPR, offsetof(eval_opts, calibration_fpr), "--calibration-fpr", 0},
+};
+
+static int eval_option(void *ctx, int code, const char *arg) {
+    eval_opts *e = ctx;
+    for (size_t i = 0; i < sizeof(eval_strings) / sizeof(eval_strings[0]); i++)
+        if (eval_strings[i].code == code) {
+            *(const char **)((char *)e + eval_strings[i].offset) = arg;
             return 0;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_next) model_path = argv[++i];
-        else if (!strcmp(a, "--train") && has_next) train_dir = argv[++i];
-        else if ((!strcmp(a, "-o") || !strcmp(a, "--out-dir")) && has_next) outdir = argv[++i];
-        else if (!strcmp(a, "--save-model") && has_next) save_model = argv[++i];
-        else if (!strcmp(a, "--heatmaps")) heatmaps = 1;
-        else if (!strcmp(a, "--save-thresholds")) save_thr = 1;
-        else rest[nrest++] = argv[i];
-    }
-    /* The category folder is the one positional argument: every remaining option takes a
-     * value (as "--opt value" or "--opt=value") except -q/--quiet. */
-    const char *category = NULL;
-    for (int i = 1; i < nrest; i++) {
-        const char *a = rest[i];
-        if (a[0] == '-') {
-            if (strcmp(a, "-q") && strcmp(a, "--quiet") && !strchr(a, '=')) i++;
-            continue;
         }
-        if (category) {
-            free(rest);
-            fprintf(stderr, "padim-gpu eval: more than one CATEGORY_DIR given ('%s', '%s')\n", category, a);
+    for (size_t i = 0; i < sizeof(eval_rates) / sizeof(eval_rates[0]); i++)
+        if (eval_rates[i].code == code) {
+            char *end;
+            const double v = strtod(arg, &end);
+            if (*end || !(v > 0) || v > 1 || (v == 1 && !eval_rates[i].one_ok)) {
+                fprintf(stderr, "padim-gpu eval: %s '%s': expected a number with 0 < x %s 1\n", eval_rates[i].name,
+                        arg, eval_rates[i].one_ok ? "<=" : "<");
+                return -1;
+            }
+            *(double *)((char *)e + eval_rates[i].offset) = v;
+            return 0;
+        }
+    if (code == OPT_DATASET) {
+        if (padim_dataset_parse(arg, &e->dataset) == PADIM_OK) return 0;
+        fprintf(stderr, "padim-gpu eval: --dataset: %s\n", padim_last_error());
+        return -1;
+    }
+    if (code == OPT_HEATMAPS) e->heatmaps = 1;
+    else if (code == OPT_SAVE_THRESHOLDS) e->save_thresholds = 1;
+    else if (code == OPT_NO_REPORT) e->no_report = 1;
+    else if (code == OPT_MAP_SIZE && (!strcmp(arg, "source") || !strcmp(arg, "input")))
+        e->heatmap_input_size = !strcmp(arg, "input");
+    else if (code == OPT_MAP_SIZE) {
+        fprintf(stderr, "padim-gpu eval: error: --map-size expects source or input, got '%s'\n", arg);
+        return -1;
+    } else return -1;
+    return 0;
+}
+
+/* One evaluation: the result, the model it was made with and what names it. */
+typedef struct eval_run {
+    const char *test_dir, *category; /* category: test_dir's last component */
+    padim_eval_result r;
+    padim_model_info info;
+    double fit_s;
+    const char *submission, *report; /* where they were written, NULL: not */
+} eval_run;
+
+/* ---------------------------------------------------------------- outputs */
+
+static char *metrics_json(const eval_run *e) {
+    const padim_eval_result *r = &e->r;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "category", e->category);
+    cJSON_AddStringToObject(root, "test_dir", e->test_dir);
+    cli_json_model(cJSON_AddObjectToObject(root, "model"), &e->info);
+    cJSON *c = cJSON_AddObjectToObject(root, "counts");
+    cJSON_AddNumberToObject(c, "images", (double)r->n_images);
+    cJSON_AddNumberToObject(c, "good", (double)r->n_good);
+    cJSON_AddNumberToObject(c, "defective", (double)r->n_defective);
+    cJSON_AddNumberToObject(c, "pixels", (double)r->n_pixels);
+    cJSON_AddBoolToObject(c, "has_masks", r->has_masks);
+    cJSON_AddStringToObject(root, "dataset", padim_dataset_name(r->dataset));
+    cJSON *m = cJSON_AddObjectToObject(root, "metrics");
+    cli_json_metric(m, "image_auroc", r->image_auroc);
+    cli_json_metric(m, "pixel_auroc", r->pixel_auroc);
+    cli_json_metric(m, "image_f1", r->image_f1);
+    cli_json_metric(m, "pixel_f1", r->pixel_f1);
+    /* AU-PRO named by its limit ("aupro_0.3"): the --pro-limit one, 0.05 and 0.3. */
+    const double limits[3] = {r->fpr_limit, 0.05, 0.3}, values[3] = {r->aupro, r->aupro_005, r->aupro_03};
+    for (int k = 0; k < 3; k++) {
+        char key[32];
+        snprintf(key, sizeof(key), "aupro_%g", limits[k]);
+        if (!cJSON_GetObjectItemCaseSensitive(m, key)) cli_json_metric(m, key, values[k]);
+    }
+    cli_json_number(m, "pro_limit", r->fpr_limit);
+    cli_json_metric(m, "seg_f1", r->seg_f1);
+    cli_json_metric(m, "seg_precision", r->seg_precision);
+    cli_json_metric(m, "seg_recall", r->seg_recall);
+    if (r->calibration.calibrated) {
+        cJSON *cal = cJSON_AddObjectToObject(root, "calibration");
+        cJSON_AddStringToObject(cal, "on", r->dataset == PADIM_DATASET_MVTEC_AD2 ? "validation/good" : "model");
+        cli_json_number(cal, "fpr", r->calibration.fpr);
+        cJSON_AddNumberToObject(cal, "images", (double)r->calibration.n_images);
+        cli_json_number(cal, "image", r->calibration.image_threshold);
+        cli_json_number(cal, "pixel", r->calibration.pixel_threshold);
+        cJSON_AddBoolToObject(cal, "small_sample", r->calibration.small_sample);
+    }
+    if (e->submission) {
+        cJSON *sub = cJSON_AddObjectToObject(root, "submission");
+        cJSON_AddStringToObject(sub, "dir", e->submission);
+        cJSON_AddNumberToObject(sub, "images", (double)r->n_submission);
+    }
+    if (e->report) cJSON_AddStringToObject(root, "report", e->report);
+    cJSON *t = cJSON_AddObjectToObject(root, "thresholds");
+    cJSON_AddStringToObject(t, "chosen_on", "test set (F1-optimal)");
+    cli_json_number(t, "image", r->image_threshold);
+    cli_json_number(t, "pixel", r->pixel_threshold);
+    cli_json_number(t, "image_precision", r->image_precision);
+    cli_json_number(t, "image_recall", r->image_recall);
+    cli_json_number(t, "score_min", r->score_min);
+    cli_json_number(t, "score_max", r->score_max);
+    cJSON *s = cJSON_AddObjectToObject(root, "timings_s");
+    cli_json_number(s, "fit", e->fit_s);
+    cli_json_number(s, "score", r->seconds_score);
+    cli_json_number(s, "metrics", r->seconds_metrics);
+    cJSON_AddStringToObject(root, "backend", r->backend);
+    cJSON_AddStringToObject(root, "padim_version", PADIM_VERSION_STRING);
+    return cli_json_text(root);
+}
+
+static char *row_md(const eval_run *e) {
+    const padim_eval_result *r = &e->r;
+    const padim_config *c = &e->info.config;
+    char b1[32], b2[32];
+    cli_buf md = {0};
+    cli_printf(&md, "| backbone | preset | category | image AUROC | pixel AUROC | image F1 | pixel F1 | AUPRO |\n"
+                    "|---|---|---|---|---|---|---|---|\n");
+    cli_printf(&md, "| %s | %s | %s | %s | ", c->backbone == PADIM_BACKBONE_RESNET18 ? "ResNet-18" : "Wide ResNet-50",
+               padim_preset_name(c->preset), e->category, eval_mdnum(b1, r->image_auroc));
+    cli_printf(&md, "%s | %s | ", eval_mdnum(b1, r->pixel_auroc), eval_mdnum(b2, r->image_f1));
+    cli_printf(&md, "%s | %s |\n", eval_mdnum(b1, r->pixel_f1), eval_mdnum(b2, r->aupro));
+    return md.s;
+}
+
+static char *scores_csv(const eval_run *e) {
+    const padim_eval_result *r = &e->r;
+    cli_buf csv = {0};
+    cli_printf(&csv, "path,defect_type,label,score,predicted\n");
+    for (int64_t i = 0; i < r->n_images; i++)
+        cli_printf(&csv, "%s,%s,%d,%.9g,%d\n", r->paths[i], r->defect_types[i], r->labels[i], (double)r->scores[i],
+                   r->scores[i] >= r->image_threshold);
+    return csv.s;
+}
+
+/* The files of -o DIR: name and the text it holds. */
+static const struct eval_output {
+    const char *file;
+    char *(*text)(const eval_run *e);
+} eval_outputs[] = {
+    {"metrics.json", metrics_json},
+    {"row.md", row_md},
+    {"scores.csv", scores_csv},
+};
+
+static int write_outputs(const eval_run *e, const char *outdir, int heatmaps) {
+    for (size_t k = 0; k < sizeof(eval_outputs) / sizeof(eval_outputs[0]); k++) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof(p), "%s/%s", outdir, eval_outputs[k].file);
+        char *text = eval_outputs[k].text(e);
+        const int bad = !text ? (fprintf(stderr, "padim-gpu eval: error: out of memory\n"), 1) : cli_write_text(p, text);
+        free(text);
+        if (bad) return 1;
+    }
+    printf("  wrote %s/metrics.json, row.md, scores.csv%s%s\n", outdir, e->report ? ", report.html" : "",
+           heatmaps ? ", heatmaps/" : "");
+    if (e->submission)
+        printf("  MVTec AD 2 submission: %lld images of test_private/ and test_private_mixed/ in %s\n",
+               (long long)e->r.n_submission, e->submission);
+    return 0;
+}
+
+static void print_result(const eval_run *e) {
+    const padim_eval_result *r = &e->r;
+    const padim_config *c = &e->info.config;
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
+    printf("%s: %lld test images (%lld good, %lld defective), %s, preset %s, input %d, d %d, seed %u\n", e->test_dir,
+           (long long)r->n_images, (long long)r->n_good, (long long)r->n_defective, padim_backbone_name(c->backbone),
+           padim_preset_name(c->preset), e->info.input_size, c->d, c->seed);
+    printf("  image AUROC %s   pixel AUROC %s   image F1 %s   pixel F1 %s   AUPRO@%g %s\n", eval_mdnum(b1, r->image_auroc),
+           eval_mdnum(b2, r->pixel_auroc), eval_mdnum(b3, r->image_f1), eval_mdnum(b4, r->pixel_f1), r->fpr_limit, eval_mdnum(b5, r->aupro));
+    if (r->calibration.calibrated)
+        printf("  SegF1 %s at the good-only pixel threshold %.6g (FPR %g on %lld images); AUPRO@0.05 %s\n",
+               eval_mdnum(b1, r->seg_f1), r->calibration.pixel_threshold, r->calibration.fpr,
+               (long long)r->calibration.n_images, eval_mdnum(b2, r->aupro_005));
+    printf("  thresholds (F1-optimal on this test set): image %.6g, pixel %.6g\n", r->image_threshold, r->pixel_threshold);
+    printf("  time: fit %.2f s, score %.2f s (%.1f images/s), metrics %.2f s\n", e->fit_s, r->seconds_score,
+           (double)r->n_images / (r->seconds_score > 0 ? r->seconds_score : 1), r->seconds_metrics);
+    if (!r->has_masks) printf("  pixel metrics unavailable: no ground-truth masks found\n");
+}
+
+static void summarize(const eval_run *e, eval_summary *sum) {
+    snprintf(sum->category, sizeof(sum->category), "%s", e->category);
+    sum->ok = 1;
+    sum->image_auroc = e->r.image_auroc;
+    sum->pixel_auroc = e->r.pixel_auroc;
+    sum->image_f1 = e->r.image_f1;
+    sum->pixel_f1 = e->r.pixel_f1;
+    sum->aupro = e->r.aupro;
+    sum->seg_f1 = e->r.seg_f1;
+    sum->dataset = e->r.dataset;
+    sum->fit_s = e->fit_s;
+    sum->score_s = e->r.seconds_score;
+    sum->n_images = e->r.n_images;
+}
+
+/* ---------------------------------------------------------------- one category */
+
+/* The model: --model, or fitted on --train / test_dir/train/good. Returns 0 or the exit code. */
+static int get_model(eval_opts *e, const char *test_dir, padim_model **m, double *fit_s) {
+    if (e->model) {
+        if (e->common.n_config) fprintf(stderr, "padim-gpu eval: note: --model given, config options ignored\n");
+        padim_status st = padim_model_load(e->model, m);
+        return st == PADIM_OK ? 0 : cli_fail("eval", st);
+    }
+    padim_config cfg;
+    padim_status st = cli_build_config(&e->common, &cfg);
+    if (st != PADIM_OK) return cli_fail("eval", st);
+    char **paths;
+    int64_t n;
+    st = e->train ? padim_list_images(e->train, 1, &paths, &n) : padim_dataset_train_images(test_dir, e->dataset, &paths, &n);
+    if (st != PADIM_OK) {
+        if (!e->train) {
+            fprintf(stderr, "padim-gpu eval: error: %s\n  without --model, eval fits on the category's training "
+                            "images: give --model MODEL or --train DIR\n", padim_last_error());
             return 2;
         }
-        category = a;
-        memmove(rest + i, rest + i + 1, (size_t)(nrest - i - 1) * sizeof(char *));
-        nrest--;
-        i--;
+        return cli_fail("eval", st);
     }
-    if (!category) {
-        free(rest);
-        fprintf(stderr, "padim-gpu eval: missing CATEGORY_DIR\nTry 'padim-gpu eval --help'.\n");
-        return 2;
+    const int rc = cli_fit_model(&e->common, &cfg, e->train ? e->train : test_dir, paths, n, m, fit_s);
+    padim_free_paths(paths, n);
+    return rc;
+}
+
+/* Store the thresholds found here, save where asked (--save-model, --save-thresholds). */
+static int save_model(const eval_opts *e, padim_model *m, const padim_eval_result *r) {
+    padim_model_set_thresholds(m, r->image_threshold, r->pixel_threshold, r->score_min, r->score_max);
+    const char *targets[2] = {e->save_model, e->save_thresholds ? e->model : NULL};
+    for (int k = 0; k < 2; k++) {
+        if (!targets[k]) continue;
+        padim_status st = padim_model_save(m, targets[k]);
+        if (st != PADIM_OK) return cli_fail("eval", st);
     }
-    if (heatmaps && !outdir) {
-        free(rest);
-        fprintf(stderr, "padim-gpu eval: --heatmaps needs -o DIR\n");
-        return 2;
-    }
-    if (save_thr && !model_path) {
-        free(rest);
-        fprintf(stderr, "padim-gpu eval: --save-thresholds rewrites --model MODEL; when fitting use --save-model PATH\n");
-        return 2;
-    }
+    return 0;
+}
+
+/* The published values beside the code: <data dir>/configs/published_padim.json. */
+static const char *published_file(char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/configs/published_padim.json", cli_data_dir());
+    return buf;
+}
+
+/* MVTec AD 2's submission folder: --submission, else OUT/submission (with --root, the
+ * root's OUT: one submission for every category). NULL: none. */
+static const char *submission_dir(const eval_opts *e, const char *test_dir, const char *outdir, char *buf,
+                                  size_t cap) {
+    if (e->submission) return e->submission; /* padim_evaluate refuses it outside MVTec AD 2 */
+    padim_dataset_kind k = e->dataset;
+    if (k == PADIM_DATASET_AUTO && padim_dataset_detect(test_dir, &k) != PADIM_OK) return NULL;
+    if (k != PADIM_DATASET_MVTEC_AD2 || !outdir) return NULL;
+    snprintf(buf, cap, "%s/submission", e->root ? e->outdir : outdir);
+    return buf;
+}
+
+int eval_one(eval_opts *e, const char *test_dir, const char *outdir, eval_summary *sum) {
+    eval_run run = {.test_dir = test_dir};
+    const char *base = strrchr(test_dir, '/');
+    run.category = base && base[1] ? base + 1 : test_dir;
     padim_model *m = NULL;
-    padim_runtime rt;
-    int quiet = 0;
-    double fit_s = 0;
-    padim_status st;
-    char train_buf[PATH_MAX];
-    if (model_path) {
-        if (nrest > 1 && !strcmp(rest[1], "--config")) fprintf(stderr, "padim-gpu eval: note: --model given, config options ignored\n");
-        st = padim_model_load(model_path, &m);
-        if (st != PADIM_OK) {
-            free(rest);
-            return eval_fail(st);
-        }
-        /* Runtime options still apply. */
-        int rc = cli_fit_model(nrest, rest, "eval", NULL, NULL, &rt, &quiet, NULL);
-        if (rc) {
-            free(rest);
-            padim_model_free(m);
-            return rc;
-        }
-    } else {
-        if (!train_dir) {
-            snprintf(train_buf, sizeof(train_buf), "%s/train/good", category);
-            train_dir = train_buf;
-            if (!cli_is_dir(train_dir)) {
-                free(rest);
-                fprintf(stderr, "padim-gpu eval: error: %s: no such folder; without --model, eval fits on "
-                                "CATEGORY_DIR/train/good: give --model MODEL or --train DIR\n", train_dir);
-                return 2;
-            }
-        }
-        int rc = cli_fit_model(nrest, rest, "eval", train_dir, &m, &rt, &quiet, &fit_s);
-        if (rc) {
-            free(rest);
-            return rc;
-        }
-    }
-    free(rest);
-    rt.progress = cli_progress;
-    rt.progress_user = &quiet;
+    int rc = get_model(e, test_dir, &m, &run.fit_s);
+    if (rc) return rc;
     char heat_dir[PATH_MAX + 16];
     if (outdir) {
         snprintf(heat_dir, sizeof(heat_dir), "%s/heatmaps", outdir);
-        if (cli_mkdir_p(heatmaps ? heat_dir : outdir) != 0) {
+        if (cli_mkdir_p(e->heatmaps ? heat_dir : outdir) != 0) {
             fprintf(stderr, "padim-gpu eval: error: %s: cannot create folder: %s\n", outdir, strerror(errno));
             padim_model_free(m);
             return 1;
         }
     }
-    padim_eval_options opt = {.heatmap_dir = heatmaps ? heat_dir : NULL, .fpr_limit = 0.3};
-    padim_eval_result r;
-    st = padim_evaluate(m, &rt, category, &opt, &r);
+    padim_model_get_info(m, &run.info);
+    char pub[PATH_MAX + 64], sub[PATH_MAX + 16], report[PATH_MAX + 16];
+    padim_eval_options opt = {.heatmap_dir = e->heatmaps ? heat_dir : NULL, .fpr_limit = e->pro_limit,
+                              .dataset = e->dataset, .calibration_fpr = e->calibration_fpr,
+                              .submission_dir = submission_dir(e, test_dir, outdir, sub, sizeof(sub)),
+                              .report_dir = outdir && !e->no_report ? outdir : NULL,
+                              .published_file = published_file(pub, sizeof(pub)), .category = run.category,
+                              .heatmap_input_size = e->heatmap_input_size};
+    run.submission = opt.submission_dir;
+    if (opt.report_dir) snprintf(report, sizeof(report), "%s/report.html", outdir);
+    run.report = opt.report_dir ? report : NULL;
+    padim_status st = padim_evaluate(m, &e->common.rt, test_dir, &opt, &run.r);
     if (st != PADIM_OK) {
         padim_model_free(m);
-        return eval_fail(st);
+        return cli_fail("eval", st);
     }
-    padim_model_info info;
-    padim_model_get_info(m, &info);
-    const padim_config *c = &info.config;
-    char b1[32], b2[32], b3[32], b4[32], b5[32];
-    printf("%s: %lld test images (%lld good, %lld defective), %s, preset %s, input %d, d %d, seed %u\n", category,
-           (long long)r.n_images, (long long)r.n_good, (long long)r.n_defective, padim_backbone_name(c->backbone),
-           padim_preset_name(c->preset), info.input_size, c->d, c->seed);
-    printf("  image AUROC %s   pixel AUROC %s   image F1 %s   pixel F1 %s   AUPRO@0.3 %s\n", mdnum(b1, r.image_auroc),
-           mdnum(b2, r.pixel_auroc), mdnum(b3, r.image_f1), mdnum(b4, r.pixel_f1), mdnum(b5, r.aupro));
-    printf("  thresholds (F1-optimal on this test set): image %.6g, pixel %.6g\n", r.image_threshold, r.pixel_threshold);
-    printf("  time: fit %.2f s, score %.2f s (%.1f images/s), metrics %.2f s\n", fit_s, r.seconds_score,
-           (double)r.n_images / (r.seconds_score > 0 ? r.seconds_score : 1), r.seconds_metrics);
-    if (!r.has_masks) printf("  pixel metrics unavailable: no ground-truth masks found\n");
-
-    if (sum) {
-        const char *base = strrchr(category, '/');
-        snprintf(sum->category, sizeof(sum->category), "%s", base && base[1] ? base + 1 : category);
-        sum->ok = 1;
-        sum->image_auroc = r.image_auroc;
-        sum->pixel_auroc = r.pixel_auroc;
-        sum->image_f1 = r.image_f1;
-        sum->pixel_f1 = r.pixel_f1;
-        sum->aupro = r.aupro;
-        sum->fit_s = fit_s;
-        sum->score_s = r.seconds_score;
-        sum->n_images = r.n_images;
-    }
-    int rc = 0;
-    padim_model_set_thresholds(m, r.image_threshold, r.pixel_threshold, r.score_min, r.score_max);
-    if (save_model && padim_model_save(m, save_model) != PADIM_OK) rc = eval_fail(PADIM_ERR_IO);
-    if (!rc && save_thr && padim_model_save(m, model_path) != PADIM_OK) rc = eval_fail(PADIM_ERR_IO);
-    if (!rc && outdir) {
-        cli_buf js = {0}, md = {0}, csv = {0};
-        const char *cat = strrchr(category, '/');
-        cat = cat && cat[1] ? cat + 1 : category;
-        cli_printf(&js, "{\n  \"category\": \"%s\",\n  \"test_dir\": \"%s\",\n  \"model\": {\"backbone\": \"%s\", \"preset\": \"%s\", "
-               "\"input_size\": %d, \"resize\": %d, \"crop\": %d, \"d\": %d, \"seed\": %u, \"eps\": %g, \"sigma\": %g, "
-               "\"n_train\": %lld, \"factor_dtype\": \"%s\", \"weights\": \"%s\"},\n",
-               cat, category, padim_backbone_name(c->backbone), padim_preset_name(c->preset), info.input_size, c->resize,
-               c->crop, c->d, c->seed, c->eps, c->sigma, (long long)info.n_train, info.factor_fp16 ? "F16" : "F32",
-               c->weights);
-        cli_printf(&js, "  \"counts\": {\"images\": %lld, \"good\": %lld, \"defective\": %lld, \"pixels\": %lld, \"has_masks\": %s},\n",
-               (long long)r.n_images, (long long)r.n_good, (long long)r.n_defective, (long long)r.n_pixels,
-               r.has_masks ? "true" : "false");
-        cli_printf(&js, "  \"metrics\": {\"image_auroc\": %s, ", jnum(b1, r.image_auroc));
-        cli_printf(&js, "\"pixel_auroc\": %s, ", jnum(b1, r.pixel_auroc));
-        cli_printf(&js, "\"image_f1\": %s, ", jnum(b1, r.image_f1));
-        cli_printf(&js, "\"pixel_f1\": %s, ", jnum(b1, r.pixel_f1));
-        cli_printf(&js, "\"aupro_0.3\": %s},\n", jnum(b1, r.aupro));
-        cli_printf(&js, "  \"thresholds\": {\"chosen_on\": \"test set (F1-optimal)\", \"image\": %.9g, \"pixel\": %.9g, "
-               "\"image_precision\": %.6f, \"image_recall\": %.6f, \"score_min\": %.9g, \"score_max\": %.9g},\n",
-               r.image_threshold, r.pixel_threshold, r.image_precision, r.image_recall, r.score_min, r.score_max);
-        cli_printf(&js, "  \"timings_s\": {\"fit\": %.4f, \"score\": %.4f, \"metrics\": %.4f},\n  \"backend\": \"%s\",\n  \"padim_version\": \"%s\"\n}\n",
-               fit_s, r.seconds_score, r.seconds_metrics, r.backend, PADIM_VERSION_STRING);
-        cli_printf(&md, "| backbone | preset | category | image AUROC | pixel AUROC | image F1 | pixel F1 | AUPRO |\n"
-                              "|---|---|---|---|---|---|---|---|\n");
-        cli_printf(&md, "| %s | %s | %s | %s | ", c->backbone == PADIM_BACKBONE_RESNET18 ? "ResNet-18" : "Wide ResNet-50",
-               padim_preset_name(c->preset), cat, mdnum(b1, r.image_auroc));
-        cli_printf(&md, "%s | %s | ", mdnum(b1, r.pixel_auroc), mdnum(b2, r.image_f1));
-        cli_printf(&md, "%s | %s |\n", mdnum(b1, r.pixel_f1), mdnum(b2, r.aupro));
-        cli_printf(&csv, "path,defect_type,label,score,predicted\n");
-        for (int64_t i = 0; i < r.n_images; i++)
-            cli_printf(&csv, "%s,%s,%d,%.9g,%d\n", r.paths[i], r.defect_types[i], r.labels[i], (double)r.scores[i],
-                   r.scores[i] >= r.image_threshold);
-        char p[PATH_MAX + 32];
-        snprintf(p, sizeof(p), "%s/metrics.json", outdir);
-        if (cli_write_text(p, js.s)) rc = 1;
-        snprintf(p, sizeof(p), "%s/row.md", outdir);
-        if (!rc && cli_write_text(p, md.s)) rc = 1;
-        snprintf(p, sizeof(p), "%s/scores.csv", outdir);
-        if (!rc && cli_write_text(p, csv.s)) rc = 1;
-        if (!rc) printf("  wrote %s/metrics.json, row.md, scores.csv%s\n", outdir, heatmaps ? ", heatmaps/" : "");
-        free(js.s);
-        free(md.s);
-        free(csv.s);
-    }
-    padim_eval_result_free(&r);
+    print_result(&run);
+    if (sum) summarize(&run, sum);
+    rc = save_model(e, m, &run.r);
+    if (!rc && outdir) rc = write_outputs(&run, outdir, e->heatmaps);
+    padim_eval_result_free(&run.r);
     padim_model_free(m);
     return rc;
 }
 
-/* Mean of the available values (>= 0) of one metric over the summary rows; -1 when none. */
-static double mean_metric(const eval_summary *rows, int n, size_t offset) {
-    double sum = 0;
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        const double v = *(const double *)((const char *)&rows[i] + offset);
-        if (rows[i].ok && v >= 0) sum += v, k++;
+/* Combinations that cannot work; returns 0 or the usage exit code (message printed). */
+static int check_options(const eval_opts *e, int npos) {
+    if (e->root) {
+        const char *bad = e->model ? "--model" : e->train ? "--train" : e->save_model ? "--save-model"
+                        : e->save_thresholds ? "--save-thresholds" : NULL;
+        if (bad)
+            return cli_usage_error("eval", "%s cannot be used with --root: each category is fitted on its own "
+                                           "train/good", bad);
+        if (npos) return cli_usage_error("eval", "--root ROOT takes no CATEGORY_DIR");
+        return 0;
     }
-    return k ? sum / k : -1;
+    if (e->categories) return cli_usage_error("eval", "--categories needs --root ROOT");
+    if (npos == 0) return cli_usage_error("eval", "missing CATEGORY_DIR");
+    if (npos > 1) return cli_usage_error("eval", "more than one CATEGORY_DIR given");
+    if (e->heatmaps && !e->outdir) return cli_usage_error("eval", "--heatmaps needs -o DIR");
+    if (e->save_thresholds && !e->model)
+        return cli_usage_error("eval", "--save-thresholds rewrites --model MODEL; when fitting use --save-model PATH");
+    return 0;
 }
 
-static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* `eval --root ROOT [--categories a,b,...] -o OUT`: every category in turn (fitted on its
- * own train/good), outputs in OUT/<category>/, then a summary table (OUT/summary.md) with
- * the category means. A category that fails is reported and the others go on. */
 int cmd_eval(int argc, char **argv) {
-    const char *root = NULL, *cats = NULL, *outdir = NULL;
-    char **pass = calloc((size_t)argc + 4, sizeof(char *));
-    int npass = 0;
-    for (int i = 0; i < argc; i++) {
-        const int has_next = i + 1 < argc;
-        if (!strcmp(argv[i], "--root") && has_next) root = argv[++i];
-        else if (!strcmp(argv[i], "--categories") && has_next) cats = argv[++i];
-        else if ((!strcmp(argv[i], "-o") || !strcmp(argv[i], "--out-dir")) && has_next) outdir = argv[++i];
-        else pass[npass++] = argv[i];
-    }
-    if (!root) {
-        if (cats) {
-            free(pass);
-            fprintf(stderr, "padim-gpu eval: --categories needs --root ROOT\n");
-            return 2;
-        }
-        free(pass);
-        return eval_single(argc, argv, NULL);
-    }
-    for (int i = 1; i < npass; i++) {
-        if (!strcmp(pass[i], "-h") || !strcmp(pass[i], "--help")) {
-            free(pass);
-            return eval_single(argc, argv, NULL);
-        }
-        if (!strcmp(pass[i], "-m") || !strcmp(pass[i], "--model") || !strcmp(pass[i], "--train") ||
-            !strcmp(pass[i], "--save-model") || !strcmp(pass[i], "--save-thresholds")) {
-            fprintf(stderr, "padim-gpu eval: %s cannot be used with --root: each category is fitted on its "
-                            "own train/good\n", pass[i]);
-            free(pass);
-            return 2;
-        }
-    }
-    /* Categories: the list given, or every subfolder of root with a test/ folder. */
-    char **names = NULL;
-    int n = 0;
-    if (cats) {
-        char *copy = strdup(cats), *save = NULL;
-        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            names = realloc(names, (size_t)(n + 1) * sizeof(char *));
-            names[n++] = strdup(t);
-        }
-        free(copy);
-    } else {
-        DIR *d = opendir(root);
-        if (!d) {
-            fprintf(stderr, "padim-gpu eval: error: %s: cannot open folder: %s\n", root, strerror(errno));
-            free(pass);
-            return 1;
-        }
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            char p[PATH_MAX];
-            if (e->d_name[0] == '.') continue;
-            snprintf(p, sizeof(p), "%s/%s/test", root, e->d_name);
-            if (!cli_is_dir(p)) continue;
-            names = realloc(names, (size_t)(n + 1) * sizeof(char *));
-            names[n++] = strdup(e->d_name);
-        }
-        closedir(d);
-        if (n) qsort(names, (size_t)n, sizeof(char *), cmp_cstr);
-    }
-    if (!n) {
-        fprintf(stderr, "padim-gpu eval: error: %s: no category folders (with a test/ subfolder) found\n", root);
-        free(pass);
-        return 1;
-    }
-    eval_summary *rows = calloc((size_t)n, sizeof(eval_summary));
-    int failures = 0;
-    for (int c = 0; c < n; c++) {
-        char cat_dir[PATH_MAX], cat_out[PATH_MAX + 256];
-        snprintf(cat_dir, sizeof(cat_dir), "%s/%s", root, names[c]);
-        snprintf(rows[c].category, sizeof(rows[c].category), "%s", names[c]);
-        int k = npass;
-        pass[k++] = cat_dir;
-        if (outdir) {
-            snprintf(cat_out, sizeof(cat_out), "%s/%s", outdir, names[c]);
-            pass[k++] = "-o";
-            pass[k++] = cat_out;
-        }
-        pass[k] = NULL;
-        if (!cli_is_dir(cat_dir)) {
-            fprintf(stderr, "padim-gpu eval: %s: not found, skipped\n", cat_dir);
-            failures++;
-            continue;
-        }
-        if (eval_single(k, pass, &rows[c]) != 0) failures++;
-    }
-    /* Summary: one row per category and the mean over the categories evaluated. */
-    cli_buf md = {0};
-    char b[5][32];
-    cli_printf(&md, "| category | images | image AUROC | pixel AUROC | image F1 | pixel F1 | AUPRO | fit s | score s |\n"
-                    "|---|---|---|---|---|---|---|---|---|\n");
-    for (int c = 0; c < n; c++) {
-        const eval_summary *r = &rows[c];
-        if (!r->ok) {
-            cli_printf(&md, "| %s | failed or not found | | | | | | | |\n", r->category);
-            continue;
-        }
-        cli_printf(&md, "| %s | %lld | %s | %s | %s | %s | %s | %.1f | %.1f |\n", r->category, (long long)r->n_images,
-                   mdnum(b[0], r->image_auroc), mdnum(b[1], r->pixel_auroc), mdnum(b[2], r->image_f1),
-                   mdnum(b[3], r->pixel_f1), mdnum(b[4], r->aupro), r->fit_s, r->score_s);
-    }
-    cli_printf(&md, "| mean | | %s | %s | %s | %s | %s | | |\n",
-               mdnum(b[0], mean_metric(rows, n, offsetof(eval_summary, image_auroc))),
-               mdnum(b[1], mean_metric(rows, n, offsetof(eval_summary, pixel_auroc))),
-               mdnum(b[2], mean_metric(rows, n, offsetof(eval_summary, image_f1))),
-               mdnum(b[3], mean_metric(rows, n, offsetof(eval_summary, pixel_f1))),
-               mdnum(b[4], mean_metric(rows, n, offsetof(eval_summary, aupro))));
-    printf("\n%s", md.s);
-    int rc = failures ? 1 : 0;
-    if (outdir) {
-        char p[PATH_MAX + 32];
-        snprintf(p, sizeof(p), "%s/summary.md", outdir);
-        if (cli_mkdir_p(outdir) != 0 || cli_write_text(p, md.s)) rc = 1;
-        else printf("wrote %s\n", p);
-    }
-    if (failures) fprintf(stderr, "padim-gpu eval: %d of %d categories failed or were not found\n", failures, n);
-    free(md.s);
-    for (int c = 0; c < n; c++) free(names[c]);
-    free(names);
-    free(rows);
-    free(pass);
-    return rc;
+    eval_opts e = {0};
+    cli_opts_init(&e.common, "eval");
+    e.pro_limit = 0.3;
+    e.calibration_fpr = 0.01;
+    const cli_parser p = {eval_options, CLI_GROUP_BASE | CLI_GROUP_RUNTIME | CLI_GROUP_CONFIG, eval_help,
+                          eval_option, &e};
+    int rc = cli_parse(&e.common, argc, argv, &p);
+    if (rc != CLI_CONTINUE) return rc;
+    rc = check_options(&e, argc - optind);
+    if (rc) return rc;
+    return e.root ? eval_root(&e) : eval_one(&e, argv[optind], e.outdir, NULL);
 }

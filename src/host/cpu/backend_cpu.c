@@ -16,9 +16,7 @@ typedef struct cpu_ctx {
     backend_setup setup;
     const bb_weights *w;
     int threads;
-    int S, H, W, P, D, max_batch;
-    int h2, h3;
-    int64_t T;
+    backend_dims d; /* sizes; d.max_batch is what the caller may pass */
     float *l1, *l2, *l3; /* (B, C1, H, W), (B, C2, h2, h2), (B, C3, h3, h3) */
     float *emb;          /* (B, P, D) */
     float *up;           /* (B, S, S) maps */
@@ -55,27 +53,18 @@ static padim_status cpu_create(const backend_setup *s, void **out) {
     c->setup = *s;
     c->w = s->weights;
     c->threads = padim_thread_count(s->rt ? s->rt->threads : 0);
-    c->S = s->S;
-    c->H = s->H;
-    c->W = s->W;
-    c->P = s->H * s->W;
-    c->D = s->D;
-    c->T = padim_tri(s->D);
-    c->max_batch = s->max_batch;
-    int h1;
-    bb_feature_sizes(s->S, &h1, &c->h2, &c->h3);
-    PADIM_ASSERT(h1 == s->H && h1 == s->W);
+    c->d = backend_dims_of(s);
     const bb_spec *sp = &c->w->spec;
     const size_t B = (size_t)s->max_batch;
     padim_status st = PADIM_OK;
 #define ALLOC(ptr, count, what)                                                      \
     if (st == PADIM_OK) st = padim_alloc_aligned((void **)&c->ptr, (count) * sizeof(*c->ptr), what)
-    ALLOC(l1, B * sp->channels[0] * c->P, "layer1 features");
-    ALLOC(l2, B * sp->channels[1] * c->h2 * c->h2, "layer2 features");
-    ALLOC(l3, B * sp->channels[2] * c->h3 * c->h3, "layer3 features");
-    ALLOC(emb, B * c->P * c->D, "embeddings");
-    ALLOC(up, B * c->S * c->S, "anomaly maps");
-    ALLOC(dist, B * c->P, "distance maps");
+    ALLOC(l1, B * sp->channels[0] * c->d.P, "layer1 features");
+    ALLOC(l2, B * sp->channels[1] * c->d.h2 * c->d.h2, "layer2 features");
+    ALLOC(l3, B * sp->channels[2] * c->d.h3 * c->d.h3, "layer3 features");
+    ALLOC(emb, B * c->d.P * c->d.D, "embeddings");
+    ALLOC(up, B * c->d.S * c->d.S, "anomaly maps");
+    ALLOC(dist, B * c->d.P, "distance maps");
 #undef ALLOC
     if (st != PADIM_OK) {
         cpu_destroy(c);
@@ -99,14 +88,14 @@ static void lap(const cpu_ctx *c, double *t, double *counter) {
 
 /* Backbone + embedding of a batch into c->emb (n, P, D). */
 static padim_status cpu_embed(cpu_ctx *c, const float *x, int n) {
-    PADIM_ASSERT(n >= 1 && n <= c->max_batch);
+    PADIM_ASSERT(n >= 1 && n <= c->d.max_batch);
     const bb_spec *sp = &c->w->spec;
     padim_stage_times *tm = times_of(c);
     double t = padim_now();
-    PADIM_TRY(bb_forward_cpu(c->w, x, n, c->S, c->threads, c->l1, c->l2, c->l3));
+    PADIM_TRY(bb_forward_cpu(c->w, x, n, c->d.S, c->threads, c->l1, c->l2, c->l3));
     if (tm) lap(c, &t, &tm->backbone);
-    op_embed_cpu(c->l1, c->l2, c->l3, n, sp->channels[0], sp->channels[1], sp->channels[2], c->H,
-                 c->W, c->h2, c->h2, c->h3, c->h3, c->setup.idx, c->D, c->emb, c->threads);
+    op_embed_cpu(c->l1, c->l2, c->l3, n, sp->channels[0], sp->channels[1], sp->channels[2], c->d.H,
+                 c->d.W, c->d.h2, c->d.h2, c->d.h3, c->d.h3, c->setup.idx, c->d.D, c->emb, c->threads);
     if (tm) lap(c, &t, &tm->embed);
     return PADIM_OK;
 }
@@ -117,13 +106,13 @@ static padim_status cpu_fit_begin(void *p) {
     if (!c->s1) {
         /* The accumulators are the only fit-time memory besides one batch: constant in
          * the number of images. */
-        PADIM_TRY(padim_alloc_aligned((void **)&c->shift, (size_t)c->P * c->D * sizeof(float), "fit shift"));
-        PADIM_TRY(padim_alloc_aligned((void **)&c->s1, (size_t)c->P * c->D * sizeof(double), "fit sums"));
-        PADIM_TRY(padim_alloc_aligned((void **)&c->s2, (size_t)c->P * (size_t)c->T * sizeof(double),
+        PADIM_TRY(padim_alloc_aligned((void **)&c->shift, (size_t)c->d.P * c->d.D * sizeof(float), "fit shift"));
+        PADIM_TRY(padim_alloc_aligned((void **)&c->s1, (size_t)c->d.P * c->d.D * sizeof(double), "fit sums"));
+        PADIM_TRY(padim_alloc_aligned((void **)&c->s2, (size_t)c->d.P * (size_t)c->d.T * sizeof(double),
                                       "fit second moments"));
     }
-    memset(c->s1, 0, (size_t)c->P * c->D * sizeof(double));
-    memset(c->s2, 0, (size_t)c->P * (size_t)c->T * sizeof(double));
+    memset(c->s1, 0, (size_t)c->d.P * c->d.D * sizeof(double));
+    memset(c->s2, 0, (size_t)c->d.P * (size_t)c->d.T * sizeof(double));
     return PADIM_OK;
 }
 
@@ -132,8 +121,8 @@ static padim_status cpu_fit_batch(void *p, const float *x, int n) {
     PADIM_TRY(cpu_embed(c, x, n));
     double t = padim_now();
     if (c->n_seen == 0) /* shift = first image's embedding, (P, D) */
-        memcpy(c->shift, c->emb, (size_t)c->P * c->D * sizeof(float));
-    op_stats_accumulate_cpu(c->emb, n, c->P, c->D, c->shift, c->s1, c->s2, c->threads);
+        memcpy(c->shift, c->emb, (size_t)c->d.P * c->d.D * sizeof(float));
+    op_stats_accumulate_cpu(c->emb, n, c->d.P, c->d.D, c->shift, c->s1, c->s2, c->threads);
     if (times_of(c)) lap(c, &t, &times_of(c)->stats);
     c->n_seen += n;
     return PADIM_OK;
@@ -146,10 +135,10 @@ static padim_status cpu_fit_end(void *p, double eps, int64_t *n_total, float *me
         return padim_fail(PADIM_ERR_ARG, "fit needs at least 2 training images, got %lld (the covariance is "
                           "unbiased: it divides by N - 1)", (long long)c->n_seen);
     double t = padim_now();
-    padim_status st = op_stats_finalize_cpu(c->n_seen, c->P, c->D, c->shift, c->s1, c->s2, eps, mean,
+    padim_status st = op_stats_finalize_cpu(c->n_seen, c->d.P, c->d.D, c->shift, c->s1, c->s2, eps, mean,
                                             factor, c->threads);
     if (times_of(c)) lap(c, &t, &times_of(c)->factor);
-    if (st != PADIM_OK) return padim_fail_context(st, "grid %dx%d", c->H, c->W);
+    if (st != PADIM_OK) return padim_fail_context(st, "grid %dx%d", c->d.H, c->d.W);
     return PADIM_OK;
 }
 
@@ -167,14 +156,14 @@ static padim_status cpu_score_batch(void *p, const float *x, int n, float *score
     PADIM_TRY(cpu_embed(c, x, n));
     padim_stage_times *tm = times_of(c);
     double t = padim_now();
-    op_mahalanobis_cpu(c->emb, n, c->P, c->D, c->mean, c->factor, c->dist, c->threads);
+    op_mahalanobis_cpu(c->emb, n, c->d.P, c->d.D, c->mean, c->factor, c->dist, c->threads);
     if (tm) lap(c, &t, &tm->mahalanobis);
-    if (dist) memcpy(dist, c->dist, (size_t)n * c->P * sizeof(float));
-    op_upsample_bilinear_cpu(c->dist, n, c->H, c->W, c->S, c->up);
-    op_gaussian_blur_cpu(c->up, n, c->S, c->setup.sigma, c->setup.pad_mode, c->threads);
-    op_map_max_cpu(c->up, n, c->S, scores);
+    if (dist) memcpy(dist, c->dist, (size_t)n * c->d.P * sizeof(float));
+    op_upsample_bilinear_cpu(c->dist, n, c->d.H, c->d.W, c->d.S, c->up);
+    op_gaussian_blur_cpu(c->up, n, c->d.S, c->setup.sigma, c->setup.pad_mode, c->threads);
+    op_map_max_cpu(c->up, n, c->d.S, scores);
     if (tm) lap(c, &t, &tm->map);
-    if (maps) memcpy(maps, c->up, (size_t)n * c->S * c->S * sizeof(float));
+    if (maps) memcpy(maps, c->up, (size_t)n * c->d.S * c->d.S * sizeof(float));
     return PADIM_OK;
 }
 

@@ -1,9 +1,10 @@
 /*
- * dataset.c - test-set layouts (MVTec AD, generic folder), image / mask pairing by file
- * stem, and ground-truth masks on the evaluation grid. Rules in dataset.h.
+ * dataset.c - test-set layouts (MVTec AD, MVTec AD 2, converted VisA, generic folder),
+ * layout detection, image / mask pairing by file stem, and ground-truth masks on the
+ * evaluation grid. Raw VisA (split CSV) is dataset_visa.c. Rules in dataset.h.
  */
 #include "dataset.h"
-#include "shared_math.h"
+#include "dataset_visa.h"
 
 #include "common.h"
 
@@ -11,6 +12,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* ---------------------------------------------------------------- small helpers */
@@ -105,8 +107,8 @@ static padim_status list_subdirs(const char *dir, char ***names, int64_t *n) {
 }
 
 /* Append one entry (strings copied). */
-static padim_status push_entry(padim_testset *ts, int64_t *cap, const char *path, int label,
-                               const char *type, const char *mask) {
+padim_status testset_push(padim_testset *ts, int64_t *cap, const char *path, int label, const char *type,
+                          const char *mask) {
     if (ts->n == *cap) {
         int64_t c = *cap ? 2 * *cap : 64;
         char **p = realloc(ts->paths, (size_t)c * sizeof(char *));
@@ -146,32 +148,96 @@ void testset_free(padim_testset *ts) {
     memset(ts, 0, sizeof(*ts));
 }
 
-/* ---------------------------------------------------------------- MVTec */
+/* ---------------------------------------------------------------- strict folders */
 
-/* Is mask_path the MVTec mask of an image with stem (s, len): "<s>_mask.<ext>"? */
-static int is_mvtec_mask_of(const char *mask_path, const char *s, size_t len) {
+static int is_image_name(const char *name) {
+    static const char *exts[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"};
+    const char *dot = strrchr(name, '.');
+    for (size_t i = 0; dot && i < sizeof(exts) / sizeof(exts[0]); i++)
+        if (!strcasecmp(dot, exts[i])) return 1;
+    return 0;
+}
+
+padim_status list_images_strict(const char *dir, int optional, char ***paths, int64_t *n) {
+    *paths = NULL;
+    *n = 0;
+    if (!is_dir(dir)) {
+        if (optional) return PADIM_OK;
+        return padim_fail(PADIM_ERR_ARG, "%s: folder is missing", dir);
+    }
+    DIR *d = opendir(dir);
+    if (!d) return padim_fail(PADIM_ERR_IO, "%s: cannot open folder: %s", dir, strerror(errno));
+    padim_status s = PADIM_OK;
+    struct dirent *e;
+    while (s == PADIM_OK && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || is_image_name(e->d_name)) continue;
+        char *p = NULL;
+        s = join(dir, e->d_name, &p);
+        struct stat sb;
+        if (s == PADIM_OK && stat(p, &sb) == 0 && S_ISREG(sb.st_mode))
+            s = padim_fail(PADIM_ERR_ARG, "%s: stray file: not an image (this folder holds only images: .png .jpg "
+                           ".jpeg .bmp .tif .tiff); move it away", p);
+        free(p);
+    }
+    closedir(d);
+    if (s == PADIM_OK) s = list_or_empty(dir, 0, paths, n);
+    return s;
+}
+
+padim_status dataset_split_images(const char *object_dir, const char *sub, char ***paths, int64_t *n) {
+    char *dir = NULL;
+    PADIM_TRY(join(object_dir, sub, &dir));
+    padim_status s = list_images_strict(dir, 0, paths, n);
+    if (s == PADIM_OK && *n == 0) s = padim_fail(PADIM_ERR_ARG, "%s: no images found", dir);
+    free(dir);
+    return s;
+}
+
+/* ---------------------------------------------------------------- MVTec-like layouts */
+
+/* How the MVTec-like layouts differ: where the test and mask folders are, how a mask is
+ * named, and how strict the folders are. */
+typedef struct mvtec_like {
+    padim_dataset_kind kind;
+    const char *test_sub, *gt_sub; /* "test", "ground_truth" (AD 2: test_public/...) */
+    int same_name;                 /* masks named <stem>.<ext> (converted VisA), else <stem>_mask */
+    int strict;                    /* only images in the folders, only good/ and bad/ (AD 2) */
+    int mask_cut;
+} mvtec_like;
+
+static const mvtec_like LAYOUT_MVTEC_AD = {PADIM_DATASET_MVTEC_AD, "test", "ground_truth", 0, 0, 127};
+static const mvtec_like LAYOUT_MVTEC_AD2 = {PADIM_DATASET_MVTEC_AD2, "test_public", "test_public/ground_truth", 0, 1,
+                                            127};
+static const mvtec_like LAYOUT_VISA = {PADIM_DATASET_VISA, "test", "ground_truth", 1, 0, 0};
+
+/* Is mask_path the mask of an image with stem (s, len): "<s>_mask.<ext>" (or "<s>.<ext>"
+ * when same_name)? */
+static int is_mvtec_mask_of(const char *mask_path, const char *s, size_t len, int same_name) {
     const char *b = base_name(mask_path);
     size_t bl = stem_len(b);
+    if (same_name) return bl == len && !strncmp(b, s, len);
     return bl == len + 5 && !strncmp(b, s, len) && !strncmp(b + len, "_mask", 5);
 }
 
 /* Images of test/<type> paired with the masks of ground_truth/<type> (strict). */
 static padim_status mvtec_defect_folder(padim_testset *ts, int64_t *cap, const char *test_dir,
-                                        const char *gt_dir, int has_gt, const char *type) {
+                                        const char *gt_dir, int has_gt, const char *type, const mvtec_like *L) {
     char *img_dir = NULL, *mask_dir = NULL, **imgs = NULL, **masks = NULL;
     int64_t ni = 0, nm = 0;
     uint8_t *used = NULL;
+    const char *suffix = L->same_name ? "" : "_mask";
     padim_status s = join(test_dir, type, &img_dir);
     if (s == PADIM_OK) s = join(gt_dir, type, &mask_dir);
-    if (s == PADIM_OK) s = list_or_empty(img_dir, 0, &imgs, &ni);
-    if (s == PADIM_OK && has_gt) s = list_or_empty(mask_dir, 0, &masks, &nm);
+    if (s == PADIM_OK) s = L->strict ? list_images_strict(img_dir, 1, &imgs, &ni) : list_or_empty(img_dir, 0, &imgs, &ni);
+    if (s == PADIM_OK && has_gt)
+        s = L->strict ? list_images_strict(mask_dir, 1, &masks, &nm) : list_or_empty(mask_dir, 0, &masks, &nm);
     if (s == PADIM_OK) s = padim_calloc((void **)&used, (size_t)(nm ? nm : 1), "mask flags");
     for (int64_t i = 0; i < ni && s == PADIM_OK; i++) {
         const char *b = base_name(imgs[i]);
         size_t len = stem_len(b);
         const char *mask = NULL;
         for (int64_t j = 0; j < nm && s == PADIM_OK; j++) {
-            if (!is_mvtec_mask_of(masks[j], b, len)) continue;
+            if (!is_mvtec_mask_of(masks[j], b, len, L->same_name)) continue;
             if (mask)
                 s = padim_fail(PADIM_ERR_ARG, "%s: two ground-truth masks match this image: %s and %s",
                                imgs[i], mask, masks[j]);
@@ -180,20 +246,20 @@ static padim_status mvtec_defect_folder(padim_testset *ts, int64_t *cap, const c
         }
         if (s == PADIM_OK && has_gt && !mask)
             s = padim_fail(PADIM_ERR_ARG,
-                           "%s: defective image has no ground-truth mask: expected %s/%.*s_mask.png "
-                           "(MVTec layout: ground_truth/<defect>/<stem>_mask.<ext>)",
-                           imgs[i], mask_dir, (int)len, b);
-        if (s == PADIM_OK) s = push_entry(ts, cap, imgs[i], 1, type, mask);
+                           "%s: defective image has no ground-truth mask: expected %s/%.*s%s.png "
+                           "(%s layout: %s/<defect>/<stem>%s.<ext>)",
+                           imgs[i], mask_dir, (int)len, b, suffix, padim_dataset_name(L->kind), L->gt_sub, suffix);
+        if (s == PADIM_OK) s = testset_push(ts, cap, imgs[i], 1, type, mask);
     }
     for (int64_t j = 0; j < nm && s == PADIM_OK; j++)
         if (!used[j]) {
             const char *b = base_name(masks[j]);
             size_t len = stem_len(b);
-            int mvtec_name = len > 5 && !strncmp(b + len - 5, "_mask", 5);
+            int mvtec_name = !L->same_name && len > 5 && !strncmp(b + len - 5, "_mask", 5);
             s = padim_fail(PADIM_ERR_ARG,
                            "%s: ground-truth mask has no image: expected %s/%.*s.<ext>%s", masks[j],
                            img_dir, (int)(mvtec_name ? len - 5 : len), b,
-                           mvtec_name ? "" : " (and mask names ending in _mask)");
+                           mvtec_name || L->same_name ? "" : " (and mask names ending in _mask)");
         }
     free(img_dir);
     free(mask_dir);
@@ -203,31 +269,38 @@ static padim_status mvtec_defect_folder(padim_testset *ts, int64_t *cap, const c
     return s;
 }
 
-padim_status testset_load_mvtec(const char *category_dir, padim_testset *out) {
+static padim_status load_mvtec_like(const char *category_dir, const mvtec_like *L, padim_testset *out) {
     memset(out, 0, sizeof(*out));
     char *test_dir = NULL, *gt_dir = NULL, **types = NULL, **gt_types = NULL;
     int64_t nt = 0, ngt = 0, cap = 0;
-    padim_status s = join(category_dir, "test", &test_dir);
-    if (s == PADIM_OK) s = join(category_dir, "ground_truth", &gt_dir);
+    padim_status s = join(category_dir, L->test_sub, &test_dir);
+    if (s == PADIM_OK) s = join(category_dir, L->gt_sub, &gt_dir);
     if (s == PADIM_OK && !is_dir(test_dir))
         s = padim_fail(PADIM_ERR_ARG,
-                       "%s: not an MVTec AD category folder: %s is missing (expected test/good/, "
-                       "test/<defect>/ and ground_truth/<defect>/)",
-                       category_dir, test_dir);
+                       "%s: not an %s category folder: %s is missing (expected %s/good/, "
+                       "%s/<defect>/ and %s/<defect>/)",
+                       category_dir, padim_dataset_name(L->kind), test_dir, L->test_sub, L->test_sub, L->gt_sub);
     int has_gt = s == PADIM_OK && is_dir(gt_dir);
+    if (s == PADIM_OK && L->strict && !has_gt)
+        s = padim_fail(PADIM_ERR_ARG, "%s: folder is missing (%s keeps the masks of bad/ there)", gt_dir,
+                       padim_dataset_name(L->kind));
     if (s == PADIM_OK) s = list_subdirs(test_dir, &types, &nt);
     for (int64_t t = 0; t < nt && s == PADIM_OK; t++) {
-        if (!strcmp(types[t], "good")) {
+        if (L->strict && !strcmp(types[t], "ground_truth")) continue;
+        if (L->strict && strcmp(types[t], "good") && strcmp(types[t], "bad")) {
+            s = padim_fail(PADIM_ERR_ARG, "%s/%s: stray folder (%s's %s/ holds good/, bad/ and ground_truth/ only)",
+                           test_dir, types[t], padim_dataset_name(L->kind), L->test_sub);
+        } else if (!strcmp(types[t], "good")) {
             char *dir = NULL, **imgs = NULL;
             int64_t ni = 0;
             s = join(test_dir, "good", &dir);
-            if (s == PADIM_OK) s = list_or_empty(dir, 0, &imgs, &ni);
+            if (s == PADIM_OK) s = L->strict ? list_images_strict(dir, 1, &imgs, &ni) : list_or_empty(dir, 0, &imgs, &ni);
             for (int64_t i = 0; i < ni && s == PADIM_OK; i++)
-                s = push_entry(out, &cap, imgs[i], 0, "good", NULL);
+                s = testset_push(out, &cap, imgs[i], 0, "good", NULL);
             free(dir);
             padim_free_paths(imgs, ni);
         } else {
-            s = mvtec_defect_folder(out, &cap, test_dir, gt_dir, has_gt, types[t]);
+            s = mvtec_defect_folder(out, &cap, test_dir, gt_dir, has_gt, types[t], L);
         }
     }
     /* Masks of a defect type that has no test folder at all. */
@@ -235,18 +308,32 @@ padim_status testset_load_mvtec(const char *category_dir, padim_testset *out) {
     for (int64_t g = 0; g < ngt && s == PADIM_OK; g++) {
         int found = 0;
         for (int64_t t = 0; t < nt; t++) found |= !strcmp(gt_types[g], types[t]);
-        if (!found) s = mvtec_defect_folder(out, &cap, test_dir, gt_dir, 1, gt_types[g]);
+        if (!found) s = mvtec_defect_folder(out, &cap, test_dir, gt_dir, 1, gt_types[g], L);
     }
     if (s == PADIM_OK && out->n == 0)
-        s = padim_fail(PADIM_ERR_ARG, "%s: no test images found (looked in test/good/ and test/<defect>/ "
-                       "for .png .jpg .jpeg .bmp .tif .tiff)", category_dir);
+        s = padim_fail(PADIM_ERR_ARG, "%s: no test images found (looked in %s/good/ and %s/<defect>/ "
+                       "for .png .jpg .jpeg .bmp .tif .tiff)", category_dir, L->test_sub, L->test_sub);
     out->has_masks = has_gt;
+    out->kind = L->kind;
+    out->mask_cut = L->mask_cut;
     free(test_dir);
     free(gt_dir);
     padim_free_paths(types, nt);
     padim_free_paths(gt_types, ngt);
     if (s != PADIM_OK) testset_free(out);
     return s;
+}
+
+padim_status testset_load_mvtec(const char *category_dir, padim_testset *out) {
+    return load_mvtec_like(category_dir, &LAYOUT_MVTEC_AD, out);
+}
+
+padim_status testset_load_mvtec_ad2(const char *object_dir, padim_testset *out) {
+    return load_mvtec_like(object_dir, &LAYOUT_MVTEC_AD2, out);
+}
+
+padim_status testset_load_visa_converted(const char *category_dir, padim_testset *out) {
+    return load_mvtec_like(category_dir, &LAYOUT_VISA, out);
 }
 
 padim_status trainset_list_mvtec(const char *category_dir, char ***paths, int64_t *n) {
@@ -326,7 +413,7 @@ padim_status testset_load_folder(const char *dir, padim_testset *out) {
                     mask = masks[found];
                 }
             }
-            if (s == PADIM_OK) s = push_entry(out, &cap, imgs[i], label, types[t], mask);
+            if (s == PADIM_OK) s = testset_push(out, &cap, imgs[i], label, types[t], mask);
         }
         free(sub);
         padim_free_paths(imgs, ni);
@@ -346,12 +433,81 @@ padim_status testset_load_folder(const char *dir, padim_testset *out) {
         s = padim_fail(PADIM_ERR_ARG, "%s: no test images found in its sub-folders (looked for .png "
                        ".jpg .jpeg .bmp .tif .tiff)", dir);
     out->has_masks = has_masks;
+    out->kind = PADIM_DATASET_FOLDER;
+    out->mask_cut = 127;
     free(masks_dir);
     free(used);
     padim_free_paths(types, nt);
     padim_free_paths(masks, nm);
     if (s != PADIM_OK) testset_free(out);
     return s;
+}
+
+/* ---------------------------------------------------------------- kinds and detection */
+
+static const char *const DATASET_NAMES[] = {"auto", "mvtec_ad", "mvtec_ad2", "visa", "folder"};
+enum { N_DATASET_NAMES = (int)(sizeof(DATASET_NAMES) / sizeof(DATASET_NAMES[0])) };
+
+const char *padim_dataset_name(padim_dataset_kind k) {
+    return (int)k >= 0 && (int)k < N_DATASET_NAMES ? DATASET_NAMES[k] : "unknown";
+}
+
+padim_status padim_dataset_parse(const char *s, padim_dataset_kind *out) {
+    for (int i = 0; s && i < N_DATASET_NAMES; i++)
+        if (!strcmp(s, DATASET_NAMES[i])) {
+            *out = (padim_dataset_kind)i;
+            return PADIM_OK;
+        }
+    return padim_fail(PADIM_ERR_ARG, "unknown dataset layout '%s' (expected auto, mvtec_ad, mvtec_ad2, visa or folder)",
+                      s ? s : "(null)");
+}
+
+static int has_sub(const char *dir, const char *sub) {
+    char *p = NULL;
+    if (join(dir, sub, &p) != PADIM_OK) return 0;
+    int r = is_dir(p);
+    free(p);
+    return r;
+}
+
+/* Converted VisA names a mask like its image; MVTec AD appends "_mask". Decided by the
+ * first mask of ground_truth/ (byte order): a layout is one or the other. */
+static int masks_named_like_images(const char *dir) {
+    char *gt = NULL, **masks = NULL;
+    int64_t n = 0;
+    int same = 0;
+    if (join(dir, "ground_truth", &gt) == PADIM_OK && list_or_empty(gt, 1, &masks, &n) == PADIM_OK && n > 0) {
+        const char *b = base_name(masks[0]);
+        size_t len = stem_len(b);
+        same = !(len > 5 && !strncmp(b + len - 5, "_mask", 5));
+    }
+    padim_clear_error();
+    padim_free_paths(masks, n);
+    free(gt);
+    return same;
+}
+
+padim_status padim_dataset_detect(const char *dir, padim_dataset_kind *out) {
+    if (!dir || !is_dir(dir))
+        return padim_fail(PADIM_ERR_ARG, "%s: not a folder (expected a dataset category folder)", dir ? dir : "(null)");
+    if (has_sub(dir, "test_public")) *out = PADIM_DATASET_MVTEC_AD2;
+    else if (has_sub(dir, "Data/Images")) *out = PADIM_DATASET_VISA;
+    else if (has_sub(dir, "test")) *out = masks_named_like_images(dir) ? PADIM_DATASET_VISA : PADIM_DATASET_MVTEC_AD;
+    else *out = PADIM_DATASET_FOLDER;
+    return PADIM_OK;
+}
+
+padim_status testset_load_kind(const char *dir, padim_dataset_kind kind, padim_testset *out) {
+    memset(out, 0, sizeof(*out));
+    if (kind == PADIM_DATASET_AUTO) PADIM_TRY(padim_dataset_detect(dir, &kind));
+    switch (kind) {
+    case PADIM_DATASET_MVTEC_AD: return testset_load_mvtec(dir, out);
+    case PADIM_DATASET_MVTEC_AD2: return testset_load_mvtec_ad2(dir, out);
+    case PADIM_DATASET_VISA:
+        return has_sub(dir, "Data/Images") ? testset_load_visa_raw(dir, out) : testset_load_visa_converted(dir, out);
+    case PADIM_DATASET_FOLDER: return testset_load_folder(dir, out);
+    default: return padim_fail(PADIM_ERR_ARG, "%s: unknown dataset layout %d", dir, (int)kind);
+    }
 }
 
 padim_status testset_load(const char *dir, padim_testset *out) {
@@ -362,87 +518,11 @@ padim_status testset_load(const char *dir, padim_testset *out) {
     return mvtec ? testset_load_mvtec(dir, out) : testset_load_folder(dir, out);
 }
 
-/* ---------------------------------------------------------------- masks */
-
-/* torch nearest (F.interpolate mode="nearest", upsample_nearest2d): float32 scale
- * in / out, src = min(floor(dst * scale), in - 1); identical sizes map to themselves. */
-static void nearest_torch(int in, int out, int *idx) {
-    for (int i = 0; i < out; i++) idx[i] = padim_nearest_src(i, in, out);
-}
-
-/* PIL NEAREST resize (ImagingScaleAffine): pixel centers, src = (int)((dst + 0.5) * in /
- * out) in double. PIL accumulates the column position (xo += a) and computes the row
- * position directly; both are reproduced so boundary cases round the same way. */
-static void nearest_pil_cols(int in, int out, int *idx) {
-    double a = (double)in / out, xo = a * 0.5;
-    for (int i = 0; i < out; i++, xo += a) {
-        int s = (int)xo;
-        idx[i] = s < in - 1 ? s : in - 1;
-    }
-}
-
-static void nearest_pil_rows(int in, int out, int *idx) {
-    double a = (double)in / out;
-    for (int i = 0; i < out; i++) {
-        int s = (int)((i + 0.5) * a);
-        idx[i] = s < in - 1 ? s : in - 1;
-    }
-}
-
-padim_status mask_load_eval(const char *mask_path, const char *image_path, int image_w,
-                            int image_h, const padim_config *cfg, uint8_t *out) {
-    padim_image im = {0};
-    PADIM_TRY(padim_image_load(mask_path, &im));
-    const int h = im.height, w = im.width, ch = im.channels;
-    padim_status s = PADIM_OK;
-    if (image_w > 0 && (w != image_w || h != image_h))
-        s = padim_fail(PADIM_ERR_MISMATCH,
-                       "%s: mask is %dx%d but its image %s is %dx%d (a mask must have its image's "
-                       "size)",
-                       mask_path, w, h, image_path ? image_path : "(image)", image_w, image_h);
-    /* Geometry of the image preprocessing (preprocess.c), applied with nearest. */
-    int rh = 0, rw = 0, S = padim_config_input_size(cfg);
-    if (s == PADIM_OK) {
-        if (cfg->preset == PADIM_PRESET_ANOMALIB) {
-            rh = rw = cfg->resize;
-        } else if (w <= h) {
-            rw = cfg->resize;
-            rh = (int)((double)cfg->resize * h / w);
-        } else {
-            rh = cfg->resize;
-            rw = (int)((double)cfg->resize * w / h);
-        }
-        if (S < 1 || S > rh || S > rw)
-            s = padim_fail(PADIM_ERR_ARG, "%s: evaluation size %d does not fit the resized %dx%d mask "
-                           "(preset %s, resize %d)", mask_path, S, rw, rh,
-                           padim_preset_name(cfg->preset), cfg->resize);
-    }
-    int *ys = NULL, *xs = NULL;
-    if (s == PADIM_OK) s = padim_alloc((void **)&ys, (size_t)rh * sizeof(int), "mask rows");
-    if (s == PADIM_OK) s = padim_alloc((void **)&xs, (size_t)rw * sizeof(int), "mask columns");
-    if (s == PADIM_OK) {
-        if (cfg->preset == PADIM_PRESET_ANOMALIB) {
-            nearest_torch(h, rh, ys);
-            nearest_torch(w, rw, xs);
-        } else {
-            nearest_pil_rows(h, rh, ys);
-            nearest_pil_cols(w, rw, xs);
-        }
-        const int top = padim_center_crop_offset(rh, S), left = padim_center_crop_offset(rw, S);
-        /* Defective: any colour channel > 127 (alpha, the last of 2 or 4, ignored). */
-        const int nc = ch >= 3 ? 3 : 1;
-        for (int y = 0; y < S; y++) {
-            const uint8_t *row = im.data + (size_t)ys[top + y] * w * ch;
-            for (int x = 0; x < S; x++) {
-                const uint8_t *px = row + (size_t)xs[left + x] * ch;
-                uint8_t v = 0;
-                for (int c = 0; c < nc; c++) v |= px[c] > 127;
-                out[(size_t)y * S + x] = v;
-            }
-        }
-    }
-    free(ys);
-    free(xs);
-    padim_image_free(&im);
-    return s;
+padim_status padim_dataset_train_images(const char *dir, padim_dataset_kind kind, char ***paths, int64_t *n) {
+    *paths = NULL;
+    *n = 0;
+    if (kind == PADIM_DATASET_AUTO) PADIM_TRY(padim_dataset_detect(dir, &kind));
+    if (kind == PADIM_DATASET_VISA && has_sub(dir, "Data/Images")) return trainset_list_visa_raw(dir, paths, n);
+    if (kind == PADIM_DATASET_MVTEC_AD2) return dataset_split_images(dir, "train/good", paths, n);
+    return trainset_list_mvtec(dir, paths, n);
 }

@@ -1,13 +1,20 @@
 /*
  * eval.c - padim_evaluate: score a labeled test set with full-size anomaly maps, load the
  * ground-truth masks at the evaluation size, and compute the published metrics
- * (metrics.c). Optionally writes heatmaps with the predicted-mask contour.
+ * (metrics.c). Then what the options ask for: the good-only calibration and SegF1
+ * (segment.c; MVTec AD 2 calibrates on validation/good), the MVTec AD 2 submission,
+ * heatmaps with the predicted-mask contour (render.c), and report.html (report.c). Also
+ * padim_normalize_score, the public face of metric_normalize.
  */
+#include "calibrate.h"
 #include "common.h"
 #include "dataset.h"
 #include "image.h"
+#include "mask.h"
 #include "metrics.h"
 #include "padim_internal.h"
+#include "report.h"
+#include "segment.h"
 
 #include <string.h>
 
@@ -20,49 +27,92 @@ void padim_eval_result_free(padim_eval_result *r) {
     memset(r, 0, sizeof(*r));
 }
 
-/* Overlay + contour of (map >= thr): contour pixels (mask pixel with a 4-neighbour
- * outside) drawn in white. */
+/* The heatmap of one test image: the overlay and the contour of (map >= thr), through
+ * the one renderer (render.c) that `score --heatmaps` uses too. */
 static padim_status write_eval_heatmap(const padim_model *m, const char *img_path, const float *map, float vmax,
-                                       double thr, const char *out_path) {
+                                       double thr, int input_size, const char *out_path) {
     const int S = m->S;
     padim_image img = {0};
-    float *rgb = NULL;
+    float *buf = NULL; /* (3, S, S) rgb at the input size, or the (h, w) map at the source size */
     uint8_t *heat = NULL;
     padim_status st = padim_image_load(img_path, &img);
-    if (st == PADIM_OK) st = padim_alloc((void **)&rgb, (size_t)3 * S * S * sizeof(float), "heatmap");
-    if (st == PADIM_OK) st = padim_alloc((void **)&heat, (size_t)3 * S * S, "heatmap");
-    if (st == PADIM_OK) st = padim_preprocess_rgb(&img, &m->cfg, rgb);
-    if (st == PADIM_OK) {
-        image_render_heatmap(rgb, map, S, 0.0f, vmax, 0.5f, heat);
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++) {
-                if (map[(size_t)y * S + x] < thr) continue;
-                int edge = x == 0 || y == 0 || x == S - 1 || y == S - 1 || map[(size_t)y * S + x - 1] < thr ||
-                           map[(size_t)y * S + x + 1] < thr || map[(size_t)(y - 1) * S + x] < thr ||
-                           map[(size_t)(y + 1) * S + x] < thr;
-                if (edge) memset(heat + ((size_t)y * S + x) * 3, 255, 3);
-            }
-        st = image_write_png(out_path, S, S, 3, heat);
+    const size_t n = input_size ? (size_t)S * S : (size_t)img.width * img.height;
+    if (st == PADIM_OK) st = padim_alloc((void **)&buf, n * (input_size ? 3 : 1) * sizeof(float), "heatmap");
+    if (st == PADIM_OK) st = padim_alloc((void **)&heat, 3 * n, "heatmap");
+    if (st == PADIM_OK && input_size) {
+        st = padim_preprocess_rgb(&img, &m->cfg, buf);
+        if (st == PADIM_OK) padim_render_heatmap(buf, map, S, 0.0f, vmax, 0.5f, thr, heat);
+        if (st == PADIM_OK) st = image_write_png(out_path, S, S, 3, heat);
+    } else if (st == PADIM_OK) {
+        st = padim_map_to_source(m, map, img.width, img.height, buf);
+        if (st == PADIM_OK) st = padim_render_heatmap_image(&img, buf, 0.0f, vmax, 0.5f, thr, heat);
+        if (st == PADIM_OK) st = image_write_png(out_path, img.width, img.height, 3, heat);
     }
     padim_image_free(&img);
-    free(rgb);
+    free(buf);
     free(heat);
     return st;
+}
+
+double padim_normalize_score(double score, double threshold, double score_min, double score_max) {
+    return metric_normalize(score, threshold, score_min, score_max);
+}
+
+/* The good-only thresholds of SegF1 and the submission: MVTec AD 2 computes them on its
+ * validation/good images; any other layout uses the model's own calibration, if any. */
+static padim_status eval_calibration(const padim_model *m, const padim_runtime *rt, const char *test_dir,
+                                     const padim_testset *ts, double fpr, padim_calibration *out) {
+    if (ts->kind != PADIM_DATASET_MVTEC_AD2) {
+        padim_model_get_calibration(m, out);
+        return PADIM_OK;
+    }
+    char **paths = NULL;
+    int64_t n = 0;
+    PADIM_TRY(dataset_split_images(test_dir, "validation/good", &paths, &n));
+    padim_status st = calibration_compute(m, rt, (const char *const *)paths, n, fpr, out);
+    padim_free_paths(paths, n);
+    return st;
+}
+
+/* Base name of a folder path, trailing slashes ignored, into buf. */
+static const char *folder_name(const char *dir, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s", dir);
+    size_t n = strlen(buf);
+    while (n > 1 && buf[n - 1] == '/') buf[--n] = '\0';
+    const char *s = strrchr(buf, '/');
+    return s ? s + 1 : buf;
 }
 
 padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const char *test_dir,
                             const padim_eval_options *opt, padim_eval_result *out) {
     memset(out, 0, sizeof(*out));
+    const padim_eval_options none = {0};
+    if (!opt) opt = &none;
+    const double limit = opt->fpr_limit > 0 ? opt->fpr_limit : 0.3;
+    const double cal_fpr = opt->calibration_fpr > 0 ? opt->calibration_fpr : 0.01;
+    if (!(limit <= 1.0))
+        return padim_fail(PADIM_ERR_ARG, "AU-PRO limit %g: expected 0 < limit <= 1 (e.g. 0.3, MVTec AD 2: 0.05)", limit);
+    if (!(cal_fpr < 1.0))
+        return padim_fail(PADIM_ERR_ARG, "calibration FPR %g: expected 0 < fpr < 1 (e.g. 0.01)", cal_fpr);
+    char name_buf[4096];
+    const char *category = opt->category ? opt->category : folder_name(test_dir, name_buf, sizeof(name_buf));
     padim_testset ts = {0};
-    PADIM_TRY(testset_load(test_dir, &ts));
+    PADIM_TRY(testset_load_kind(test_dir, opt->dataset, &ts));
+    if (opt->submission_dir && ts.kind != PADIM_DATASET_MVTEC_AD2) {
+        padim_status bad = padim_fail(PADIM_ERR_ARG, "%s: a submission is written for MVTec AD 2 only (this folder is "
+                                      "%s)", test_dir, padim_dataset_name(ts.kind));
+        testset_free(&ts);
+        return bad;
+    }
     const int S = m->S;
     const size_t plane = (size_t)S * S;
     const int64_t n = ts.n;
-    const int B = m->cfg.batch > 0 ? m->cfg.batch : 8;
     float *maps = NULL, *scores = NULL;
     uint8_t *masks = NULL, *labels = NULL;
+    int *sizes = NULL; /* (2, n) widths then heights */
     padim_image *imgs = NULL;
     padim_scorer *sc = NULL;
+    metric_curve pro = {0};
     padim_runtime rt_local;
     if (rt) rt_local = *rt;
     else padim_runtime_default(&rt_local);
@@ -72,17 +122,22 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     if (st == PADIM_OK) st = padim_calloc((void **)&masks, (size_t)n * plane, "evaluation masks");
     if (st == PADIM_OK) st = padim_alloc((void **)&scores, (size_t)n * sizeof(float), "scores");
     if (st == PADIM_OK) st = padim_alloc((void **)&labels, (size_t)n, "labels");
-    if (st == PADIM_OK) st = padim_calloc((void **)&imgs, (size_t)B * sizeof(padim_image), "image batch");
+    if (st == PADIM_OK) st = padim_alloc((void **)&sizes, (size_t)(2 * n) * sizeof(int), "image sizes");
     if (st == PADIM_OK) st = padim_scorer_create(m, &rt_local, &sc);
+    /* Images are decoded in chunks of the scorer's batch (padim_runtime_batch). */
+    const int B = sc ? padim_scorer_batch(sc) : 1;
+    if (st == PADIM_OK) st = padim_calloc((void **)&imgs, (size_t)B * sizeof(padim_image), "image batch");
     if (st == PADIM_OK) snprintf(out->backend, sizeof(out->backend), "%s", padim_scorer_backend(sc));
     const double t0 = padim_now();
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         const int nb = (int)(n - i < B ? n - i : B);
         st = padim_images_load((const char *const *)ts.paths + i, nb, rt_local.threads, imgs);
         for (int k = 0; k < nb && st == PADIM_OK; k++) {
+            sizes[i + k] = imgs[k].width;
+            sizes[n + i + k] = imgs[k].height;
             if (ts.has_masks && ts.mask_paths[i + k])
                 st = mask_load_eval(ts.mask_paths[i + k], ts.paths[i + k], imgs[k].width, imgs[k].height, &m->cfg,
-                                    masks + (size_t)(i + k) * plane);
+                                    ts.mask_cut, masks + (size_t)(i + k) * plane);
         }
         if (st == PADIM_OK) st = padim_score_images(sc, imgs, nb, scores + i, maps + (size_t)i * plane);
         for (int k = 0; k < nb; k++) padim_image_free(&imgs[k]);
@@ -91,17 +146,20 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     const double t1 = padim_now();
     if (st == PADIM_OK) {
         memcpy(labels, ts.labels, (size_t)n);
+        out->dataset = ts.kind;
         out->n_images = n;
         out->n_good = ts.n_good;
         out->n_defective = ts.n_defective;
         out->has_masks = ts.has_masks;
+        out->fpr_limit = limit;
         out->image_auroc = metric_auroc(scores, labels, n);
         metric_f1 f1 = metric_best_f1(scores, labels, n);
         out->image_f1 = f1.f1;
         out->image_threshold = f1.threshold;
         out->image_precision = f1.precision;
         out->image_recall = f1.recall;
-        out->pixel_auroc = out->pixel_f1 = out->aupro = METRIC_UNAVAILABLE;
+        out->pixel_auroc = out->pixel_f1 = out->aupro = out->aupro_005 = out->aupro_03 = METRIC_UNAVAILABLE;
+        out->seg_f1 = out->seg_precision = out->seg_recall = METRIC_UNAVAILABLE;
         out->pixel_threshold = 0;
         if (ts.has_masks) {
             out->n_pixels = n * (int64_t)plane;
@@ -109,7 +167,12 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
             metric_f1 pf = metric_best_f1(maps, masks, out->n_pixels);
             out->pixel_f1 = pf.f1;
             out->pixel_threshold = pf.threshold;
-            out->aupro = metric_aupro(maps, masks, (int)n, S, S, opt && opt->fpr_limit > 0 ? opt->fpr_limit : 0.3);
+            const double limits[3] = {limit, 0.05, 0.3};
+            double au[3];
+            metric_aupro_multi(maps, masks, (int)n, S, S, limits, 3, au, 300, opt->report_dir ? &pro : NULL);
+            out->aupro = au[0];
+            out->aupro_005 = au[1];
+            out->aupro_03 = au[2];
         }
         if (out->image_auroc == METRIC_FAILED || out->pixel_auroc == METRIC_FAILED || out->aupro == METRIC_FAILED ||
             out->image_f1 == METRIC_FAILED || out->pixel_f1 == METRIC_FAILED)
@@ -120,10 +183,21 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
             if (scores[i] > out->score_max) out->score_max = scores[i];
         }
     }
+    if (st == PADIM_OK) st = eval_calibration(m, &rt_local, test_dir, &ts, cal_fpr, &out->calibration);
+    if (st == PADIM_OK && out->calibration.calibrated && ts.has_masks) {
+        int64_t c[3];
+        st = seg_counts(m, &ts, maps, sizes, sizes + n, out->calibration.pixel_threshold, c);
+        out->seg_f1 = metric_f1_counts(c[0], c[1], c[2]);
+        out->seg_precision = c[0] + c[1] ? (double)c[0] / (double)(c[0] + c[1]) : METRIC_UNAVAILABLE;
+        out->seg_recall = c[0] + c[2] ? (double)c[0] / (double)(c[0] + c[2]) : METRIC_UNAVAILABLE;
+    }
     const double t2 = padim_now();
     out->seconds_score = t1 - t0;
     out->seconds_metrics = t2 - t1;
-    if (st == PADIM_OK && opt && opt->heatmap_dir) {
+    if (st == PADIM_OK && opt->submission_dir)
+        st = submission_write(m, sc, rt_local.threads, test_dir, category, out->calibration.pixel_threshold,
+                              opt->submission_dir, &out->n_submission);
+    if (st == PADIM_OK && opt->heatmap_dir) {
         /* Colour scale shared by all images: 0 .. max score; contour at the pixel threshold
          * (at the image threshold when there are no masks). */
         const double thr = ts.has_masks ? out->pixel_threshold : out->image_threshold;
@@ -134,7 +208,8 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
             int len = snprintf(path, sizeof(path), "%s/%s_%s", opt->heatmap_dir, ts.defect_types[i], base);
             char *dot = strrchr(path + len - strlen(base), '.');
             if (dot) strcpy(dot, ".png");
-            st = write_eval_heatmap(m, ts.paths[i], maps + (size_t)i * plane, (float)out->score_max, thr, path);
+            st = write_eval_heatmap(m, ts.paths[i], maps + (size_t)i * plane, (float)out->score_max, thr,
+                                    opt->heatmap_input_size, path);
         }
     }
     if (st == PADIM_OK) {
@@ -149,15 +224,21 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
             out->defect_types[i] = strdup(ts.defect_types[i]);
             if (!out->paths[i] || !out->defect_types[i]) st = padim_fail(PADIM_ERR_NOMEM, "out of memory");
         }
-        if (st != PADIM_OK) padim_eval_result_free(out);
-    } else {
-        padim_eval_result_free(out);
     }
+    if (st == PADIM_OK && opt->report_dir) {
+        const report_input in = {.dir = opt->report_dir, .category = category, .test_dir = test_dir,
+                                 .published_file = opt->published_file, .m = m, .r = out, .ts = &ts,
+                                 .maps = maps, .masks = masks, .pro = &pro};
+        st = report_write(&in);
+    }
+    if (st != PADIM_OK) padim_eval_result_free(out);
+    metric_curve_free(&pro);
     testset_free(&ts);
     padim_scorer_free(sc);
     free(imgs);
     free(maps);
     free(masks);
+    free(sizes);
     free(scores);
     free(labels);
     return st;

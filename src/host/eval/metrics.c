@@ -65,6 +65,15 @@ static uint64_t *radix_sort_keys(uint64_t *a, uint64_t *tmp, int64_t n) {
     return src;
 }
 
+/* Start of the group of equal keys that ends at hi (exclusive) in a sorted array: the
+ * sweeps visit one threshold (distinct score) per group, from the top. */
+static int64_t tie_start(const uint64_t *s, int64_t hi) {
+    const uint32_t k = (uint32_t)(s[hi - 1] >> 32);
+    int64_t lo = hi - 1;
+    while (lo > 0 && (uint32_t)(s[lo - 1] >> 32) == k) lo--;
+    return lo;
+}
+
 /* Sorted (key << 32 | label != 0) pairs of scores/labels; *buf (2n) must be freed. */
 static uint64_t *sorted_pairs(const float *scores, const uint8_t *labels, int64_t n,
                               uint64_t **buf) {
@@ -91,9 +100,8 @@ double metric_auroc(const float *scores, const uint8_t *labels, int64_t n) {
      * already passed, plus one half of the positives tied with it. Exact up to n ~ 4e9. */
     int64_t tp = 0, area2 = 0;
     for (int64_t hi = n; hi > 0;) {
-        uint32_t k = (uint32_t)(s[hi - 1] >> 32);
-        int64_t lo = hi - 1, tp_g = 0;
-        while (lo > 0 && (uint32_t)(s[lo - 1] >> 32) == k) lo--;
+        const int64_t lo = tie_start(s, hi);
+        int64_t tp_g = 0;
         for (int64_t i = lo; i < hi; i++) tp_g += (int64_t)(s[i] & 1u);
         int64_t fp_g = (hi - lo) - tp_g;
         area2 += fp_g * (2 * tp + tp_g);
@@ -121,9 +129,7 @@ metric_f1 metric_best_f1(const float *scores, const uint8_t *labels, int64_t n) 
     int64_t tp = 0, fp = 0;
     r.f1 = -1.0;
     for (int64_t hi = n; hi > 0;) {
-        uint32_t k = (uint32_t)(s[hi - 1] >> 32);
-        int64_t lo = hi - 1;
-        while (lo > 0 && (uint32_t)(s[lo - 1] >> 32) == k) lo--;
+        const int64_t lo = tie_start(s, hi);
         for (int64_t i = lo; i < hi; i++) {
             if (s[i] & 1u) tp++;
             else fp++;
@@ -131,7 +137,7 @@ metric_f1 metric_best_f1(const float *scores, const uint8_t *labels, int64_t n) 
         double f1 = 2.0 * (double)tp / (double)(tp + fp + pos);
         if (f1 >= r.f1) {
             r.f1 = f1;
-            r.threshold = (double)key_float(k);
+            r.threshold = (double)key_float((uint32_t)(s[lo] >> 32));
             r.tp = tp;
             r.fp = fp;
             r.fn = pos - tp;
@@ -222,20 +228,93 @@ int32_t metric_label_components(const uint8_t *mask, int H, int W, int32_t *labe
     return c;
 }
 
+/* ---------------------------------------------------------------- curves */
+
+void metric_curve_free(metric_curve *c) {
+    if (!c) return;
+    free(c->x);
+    memset(c, 0, sizeof(*c));
+}
+
+static int curve_init(metric_curve *c, int max_points) {
+    memset(c, 0, sizeof(*c));
+    c->cap = 2 * (int64_t)(max_points > 0 ? max_points : 1) + 4;
+    if (padim_alloc((void **)&c->x, (size_t)(2 * c->cap) * sizeof(double), "curve points") != PADIM_OK) return -1;
+    c->y = c->x + c->cap;
+    return 0;
+}
+
+/* Append (x, y) when forced or when it moves by >= step from the last kept point. */
+static void curve_add(metric_curve *c, double x, double y, double step, int force) {
+    if (!c || !c->x) return;
+    if (c->n > 0 && !force && fabs(x - c->x[c->n - 1]) < step && fabs(y - c->y[c->n - 1]) < step) return;
+    if (c->n == c->cap) { /* not reached for monotone curves; keep the newest point */
+        c->n--;
+    }
+    c->x[c->n] = x;
+    c->y[c->n] = y;
+    c->n++;
+}
+
+double metric_roc_curve(const float *scores, const uint8_t *labels, int64_t n, int max_points,
+                        metric_curve *out) {
+    memset(out, 0, sizeof(*out));
+    int64_t pos = 0;
+    for (int64_t i = 0; i < n; i++) pos += labels[i] != 0;
+    const int64_t neg = n - pos;
+    if (pos == 0 || neg == 0) return METRIC_UNAVAILABLE;
+    uint64_t *buf;
+    const uint64_t *s = sorted_pairs(scores, labels, n, &buf);
+    if (!s || curve_init(out, max_points)) {
+        free(s ? buf : NULL);
+        return METRIC_FAILED;
+    }
+    const double step = 1.0 / (max_points > 0 ? max_points : 1);
+    int64_t tp = 0, fp = 0;
+    curve_add(out, 0.0, 0.0, step, 1);
+    for (int64_t hi = n; hi > 0;) {
+        const int64_t lo = tie_start(s, hi);
+        for (int64_t i = lo; i < hi; i++) {
+            if (s[i] & 1u) tp++;
+            else fp++;
+        }
+        hi = lo;
+        curve_add(out, (double)fp / (double)neg, (double)tp / (double)pos, step, hi == 0);
+    }
+    free(buf);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- AUPRO */
 
 double metric_aupro(const float *maps, const uint8_t *masks, int N, int H, int W,
                     double fpr_limit) {
-    PADIM_ASSERT(fpr_limit > 0.0 && fpr_limit <= 1.0);
+    double r = 0;
+    double st = metric_aupro_multi(maps, masks, N, H, W, &fpr_limit, 1, &r, 0, NULL);
+    return st < 0 ? st : r;
+}
+
+double metric_aupro_multi(const float *maps, const uint8_t *masks, int N, int H, int W,
+                          const double *limits, int n_limits, double *out, int max_points,
+                          metric_curve *curve) {
+    double max_limit = 0;
+    for (int i = 0; i < n_limits; i++) {
+        PADIM_ASSERT(limits[i] > 0.0 && limits[i] <= 1.0);
+        if (limits[i] > max_limit) max_limit = limits[i];
+        out[i] = METRIC_FAILED;
+    }
+    if (curve) memset(curve, 0, sizeof(*curve));
     int64_t P = (int64_t)H * W, M = (int64_t)N * P;
     int32_t *gid = NULL, *parent = NULL;
     uint64_t *buf = NULL;
-    double *inv_area = NULL;
+    double *inv_area = NULL, *area = NULL;
     double result = METRIC_FAILED;
     if (padim_alloc((void **)&gid, (size_t)(M > 0 ? M : 1) * sizeof(int32_t), "AUPRO region ids") ||
         padim_alloc((void **)&parent, parent_len(H, W) * sizeof(int32_t), "AUPRO union-find") ||
         padim_alloc((void **)&buf, (size_t)(2 * (M > 0 ? M : 1)) * sizeof(uint64_t),
-                    "AUPRO sort buffer"))
+                    "AUPRO sort buffer") ||
+        padim_calloc((void **)&area, (size_t)(n_limits > 0 ? n_limits : 1) * sizeof(double), "AUPRO areas") ||
+        (curve && curve_init(curve, max_points)))
         goto done;
 
     /* Global region ids: image n's components are offset by the regions before it. */
@@ -252,6 +331,7 @@ double metric_aupro(const float *maps, const uint8_t *masks, int N, int H, int W
     for (int64_t i = 0; i < M; i++) normal += gid[i] == 0;
     if (regions == 0 || normal == 0) {
         result = METRIC_UNAVAILABLE;
+        for (int i = 0; i < n_limits; i++) out[i] = METRIC_UNAVAILABLE;
         goto done;
     }
     if (padim_calloc((void **)&inv_area, (size_t)(regions + 1) * sizeof(double), "AUPRO areas"))
@@ -264,14 +344,15 @@ double metric_aupro(const float *maps, const uint8_t *masks, int N, int H, int W
 
     /* Sweep thresholds from the top. pro_sum = sum over regions of overlap / area, kept
      * with Kahan compensation (millions of small increments); FPR is an exact count
-     * divided once per point. The curve starts at (0, 0). */
+     * divided once per point. The curve starts at (0, 0); each limit's area stops at its
+     * limit, the last segment interpolated linearly there. */
+    const double step = 1.0 / (max_points > 0 ? max_points : 1);
     int64_t fp = 0;
     double pro_sum = 0.0, comp = 0.0;
-    double x0 = 0.0, y0 = 0.0, area = 0.0;
+    double x0 = 0.0, y0 = 0.0;
+    curve_add(curve, 0.0, 0.0, step, 1);
     for (int64_t hi = M; hi > 0;) {
-        uint32_t k = (uint32_t)(s[hi - 1] >> 32);
-        int64_t lo = hi - 1;
-        while (lo > 0 && (uint32_t)(s[lo - 1] >> 32) == k) lo--;
+        const int64_t lo = tie_start(s, hi);
         for (int64_t i = lo; i < hi; i++) {
             uint32_t r = (uint32_t)s[i];
             if (r == 0) {
@@ -284,23 +365,56 @@ double metric_aupro(const float *maps, const uint8_t *masks, int N, int H, int W
         }
         hi = lo;
         double x1 = (double)fp / (double)normal, y1 = pro_sum / (double)regions;
-        if (x1 >= fpr_limit) {
-            /* Last segment: interpolate PRO at the limit (x1 > x0 here since x0 < limit). */
-            double y_lim = y0 + (y1 - y0) * (fpr_limit - x0) / (x1 - x0);
-            area += (fpr_limit - x0) * (y0 + y_lim) * 0.5;
+        for (int i = 0; i < n_limits; i++) {
+            if (x0 >= limits[i]) continue; /* this limit is done */
+            if (x1 >= limits[i]) {
+                /* x1 > x0 here since x0 < limit */
+                double y_lim = y0 + (y1 - y0) * (limits[i] - x0) / (x1 - x0);
+                area[i] += (limits[i] - x0) * (y0 + y_lim) * 0.5;
+            } else {
+                area[i] += (x1 - x0) * (y0 + y1) * 0.5;
+            }
+        }
+        if (x1 >= max_limit) {
+            curve_add(curve, max_limit, y0 + (y1 - y0) * (max_limit - x0) / (x1 - x0), step, 1);
             break;
         }
-        area += (x1 - x0) * (y0 + y1) * 0.5;
+        curve_add(curve, x1, y1, step, 0);
         x0 = x1;
         y0 = y1;
     }
-    result = area / fpr_limit;
+    for (int i = 0; i < n_limits; i++) out[i] = area[i] / limits[i];
+    result = 0;
 done:
+    if (curve && result < 0) metric_curve_free(curve);
     free(gid);
     free(parent);
     free(buf);
     free(inv_area);
+    free(area);
     return result;
+}
+
+/* ---------------------------------------------------------------- counts */
+
+void metric_count_at(const float *values, const uint8_t *labels, int64_t n, double threshold,
+                     int64_t *tp, int64_t *fp, int64_t *fn) {
+    int64_t a = 0, b = 0, c = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int pred = values[i] != PADIM_NOT_SCORED && (double)values[i] >= threshold;
+        const int pos = labels[i] != 0;
+        a += pred && pos;
+        b += pred && !pos;
+        c += !pred && pos;
+    }
+    *tp += a;
+    *fp += b;
+    *fn += c;
+}
+
+double metric_f1_counts(int64_t tp, int64_t fp, int64_t fn) {
+    if (tp + fp + fn == 0) return METRIC_UNAVAILABLE;
+    return 2.0 * (double)tp / (double)(2 * tp + fp + fn);
 }
 
 /* ---------------------------------------------------------------- normalization */

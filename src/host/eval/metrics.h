@@ -58,6 +58,37 @@ metric_f1 metric_best_f1(const float *scores, const uint8_t *labels, int64_t n);
 double metric_aupro(const float *maps, const uint8_t *masks, int N, int H, int W,
                     double fpr_limit);
 
+/* Points of a curve for plots (the report): x nondecreasing. The sweep's points are thinned:
+ * a point is kept when it moves x or y by at least 1 / max_points from the last kept one
+ * (the first and last points always), so a monotone curve keeps at most 2 max_points + 2
+ * points and its shape is exact to 1 / max_points. */
+typedef struct metric_curve {
+    int64_t n, cap;
+    double *x, *y; /* (n) each, malloc'd; free with metric_curve_free */
+} metric_curve;
+void metric_curve_free(metric_curve *c);
+
+/* ROC points (FPR, TPR) of scores against labels, from (0, 0) to (1, 1), one per distinct
+ * score (sklearn.metrics.roc_curve with drop_intermediate=False), thinned to max_points.
+ * Returns 0, METRIC_UNAVAILABLE (one class only) or METRIC_FAILED (allocation). */
+double metric_roc_curve(const float *scores, const uint8_t *labels, int64_t n, int max_points,
+                        metric_curve *out);
+
+/* metric_aupro at several limits in one sweep: out[i] for limits[i] (each in (0, 1]).
+ * curve (NULL: none): the PRO(FPR) points from (0, 0) up to the largest limit, the last one
+ * interpolated at it, thinned to max_points. Returns 0, METRIC_UNAVAILABLE (then every
+ * out[i] is too) or METRIC_FAILED. */
+double metric_aupro_multi(const float *maps, const uint8_t *masks, int N, int H, int W,
+                          const double *limits, int n_limits, double *out, int max_points,
+                          metric_curve *curve);
+
+/* Confusion counts of (value >= threshold) against labels (nonzero = positive), added to
+ * *tp, *fp, *fn; values equal to PADIM_NOT_SCORED are predicted negative. */
+void metric_count_at(const float *values, const uint8_t *labels, int64_t n, double threshold,
+                     int64_t *tp, int64_t *fp, int64_t *fn);
+/* F1 = 2 TP / (2 TP + FP + FN) (sklearn's f1_score); METRIC_UNAVAILABLE when all three are 0. */
+double metric_f1_counts(int64_t tp, int64_t fp, int64_t fn);
+
 /* Connected components with 8-connectivity of one binary mask (H, W) (nonzero =
  * foreground). labels (H, W) receives 0 for background and 1..count for the components,
  * numbered in raster order of their first pixel (like scipy.ndimage.label). Returns the
