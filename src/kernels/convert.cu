@@ -29,21 +29,24 @@ __global__ void bf16_to_f32_kernel(const __nv_bfloat16 *__restrict__ in, int64_t
 }
 
 extern "C" cudaError_t padim_k_f32_to_f16(const float *in, int64_t n, void *out, cudaStream_t stream) {
-    f32_to_f16_kernel<<<padim_grid(n), PADIM_THREADS, 0, stream>>>(in, n, (__half *)out);
+    PADIM_LAUNCH(f32_to_f16_kernel, padim_grid(n), PADIM_THREADS, 0, stream, in, n, (__half *)out);
     return cudaGetLastError();
 }
 
 extern "C" cudaError_t padim_k_f32_to_bf16(const float *in, int64_t n, void *out, cudaStream_t stream) {
-    f32_to_bf16_kernel<<<padim_grid(n), PADIM_THREADS, 0, stream>>>(in, n, (__nv_bfloat16 *)out);
+    PADIM_LAUNCH(f32_to_bf16_kernel, padim_grid(n), PADIM_THREADS, 0, stream, in, n,
+                 (__nv_bfloat16 *)out);
     return cudaGetLastError();
 }
 
 extern "C" cudaError_t padim_k_f16_to_f32(const void *in, int64_t n, float *out, cudaStream_t stream) {
-    f16_to_f32_kernel<<<padim_grid(n), PADIM_THREADS, 0, stream>>>((const __half *)in, n, out);
+    PADIM_LAUNCH(f16_to_f32_kernel, padim_grid(n), PADIM_THREADS, 0, stream,
+                 (const __half *)in, n, out);
     return cudaGetLastError();
 }
 
 extern "C" cudaError_t padim_k_bf16_to_f32(const void *in, int64_t n, float *out, cudaStream_t stream) {
-    bf16_to_f32_kernel<<<padim_grid(n), PADIM_THREADS, 0, stream>>>((const __nv_bfloat16 *)in, n, out);
+    PADIM_LAUNCH(bf16_to_f32_kernel, padim_grid(n), PADIM_THREADS, 0, stream,
+                 (const __nv_bfloat16 *)in, n, out);
     return cudaGetLastError();
 }

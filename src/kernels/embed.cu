@@ -40,7 +40,7 @@ extern "C" cudaError_t padim_k_embed(const float *l1, const float *l2, const flo
                                      int W3, const int32_t *idx, int D, float *out,
                                      cudaStream_t stream) {
     const int64_t total = (int64_t)N * H * W * D;
-    embed_kernel<<<padim_grid(total), PADIM_THREADS, 0, stream>>>(l1, l2, l3, N, C1, C2, C3, H, W,
-                                                                  H2, W2, H3, W3, idx, D, out);
+    PADIM_LAUNCH(embed_kernel, padim_grid(total), PADIM_THREADS, 0, stream, l1, l2, l3, N, C1, C2,
+                 C3, H, W, H2, W2, H3, W3, idx, D, out);
     return cudaGetLastError();
 }

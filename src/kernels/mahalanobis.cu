@@ -82,11 +82,11 @@ extern "C" cudaError_t padim_k_mahalanobis(const float *emb, int N, int P, int D
     const size_t sh8 = (size_t)8 * (D + MAHA_WARPS) * sizeof(float);
     const size_t sh2 = (size_t)2 * (D + MAHA_WARPS) * sizeof(float);
     if (sh8 <= 48 * 1024) {
-        mahalanobis_kernel<8><<<P, MAHA_WARPS * 32, sh8, stream>>>(emb, N, P, D, mean, factor,
-                                                                  dist);
+        PADIM_LAUNCH(mahalanobis_kernel<8>, P, MAHA_WARPS * 32, sh8, stream, emb, N, P, D, mean,
+                     factor, dist);
     } else if (sh2 <= 48 * 1024) {
-        mahalanobis_kernel<2><<<P, MAHA_WARPS * 32, sh2, stream>>>(emb, N, P, D, mean, factor,
-                                                                  dist);
+        PADIM_LAUNCH(mahalanobis_kernel<2>, P, MAHA_WARPS * 32, sh2, stream, emb, N, P, D, mean,
+                     factor, dist);
     } else {
         return cudaErrorInvalidValue;
     }

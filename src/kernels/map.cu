@@ -37,8 +37,8 @@ __global__ void upsample_bilinear_kernel(const float *__restrict__ in, int N, in
 extern "C" cudaError_t padim_k_upsample_bilinear(const float *in, int N, int H, int W, int S,
                                                  float *out, cudaStream_t stream) {
     const int64_t total = (int64_t)N * S * S;
-    upsample_bilinear_kernel<<<padim_grid(total), PADIM_THREADS, 0, stream>>>(in, N, H, W, S,
-                                                                              out);
+    PADIM_LAUNCH(upsample_bilinear_kernel, padim_grid(total), PADIM_THREADS, 0, stream, in, N, H, W,
+                 S, out);
     return cudaGetLastError();
 }
 
@@ -80,12 +80,12 @@ extern "C" cudaError_t padim_k_gaussian_blur(float *maps, float *tmp, int N, int
                                              const float *weights, int radius, int pad_mode,
                                              cudaStream_t stream) {
     const int64_t total = (int64_t)N * S * S;
-    blur_pass_kernel<<<padim_grid(total), PADIM_THREADS, 0, stream>>>(maps, tmp, N, S, weights,
-                                                                      radius, pad_mode, 0);
+    PADIM_LAUNCH(blur_pass_kernel, padim_grid(total), PADIM_THREADS, 0, stream, maps, tmp, N, S,
+                 weights, radius, pad_mode, 0);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
-    blur_pass_kernel<<<padim_grid(total), PADIM_THREADS, 0, stream>>>(tmp, maps, N, S, weights,
-                                                                      radius, pad_mode, 1);
+    PADIM_LAUNCH(blur_pass_kernel, padim_grid(total), PADIM_THREADS, 0, stream, tmp, maps, N, S,
+                 weights, radius, pad_mode, 1);
     return cudaGetLastError();
 }
 
@@ -114,6 +114,6 @@ __global__ void map_max_kernel(const float *__restrict__ maps, int S, float *__r
 extern "C" cudaError_t padim_k_map_max(const float *maps, int N, int S, float *scores,
                                        cudaStream_t stream) {
     if (N < 1) return cudaSuccess;
-    map_max_kernel<<<N, PADIM_THREADS, 0, stream>>>(maps, S, scores);
+    PADIM_LAUNCH(map_max_kernel, N, PADIM_THREADS, 0, stream, maps, S, scores);
     return cudaGetLastError();
 }

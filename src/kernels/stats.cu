@@ -31,7 +31,8 @@ __global__ void center_sum_kernel(float *__restrict__ emb, int N, int64_t PD,
 extern "C" cudaError_t padim_k_center_sum(float *emb, int N, int P, int D, const float *shift,
                                           double *s1, cudaStream_t stream) {
     const int64_t PD = (int64_t)P * D;
-    center_sum_kernel<<<padim_grid(PD), PADIM_THREADS, 0, stream>>>(emb, N, PD, shift, s1);
+    PADIM_LAUNCH(center_sum_kernel, padim_grid(PD), PADIM_THREADS, 0, stream, emb, N, PD, shift,
+                 s1);
     return cudaGetLastError();
 }
 
@@ -56,7 +57,8 @@ __global__ void add_packed_kernel(const float *__restrict__ gram, int np, int D,
 extern "C" cudaError_t padim_k_add_packed(const float *gram, int np, int D, int64_t p0,
                                           double *s2, cudaStream_t stream) {
     const int64_t total = (int64_t)np * D * D;
-    add_packed_kernel<<<padim_grid(total), PADIM_THREADS, 0, stream>>>(gram, np, D, p0, s2);
+    PADIM_LAUNCH(add_packed_kernel, padim_grid(total), PADIM_THREADS, 0, stream, gram, np, D, p0,
+                 s2);
     return cudaGetLastError();
 }
 
@@ -68,7 +70,7 @@ __global__ void mean_kernel(const float *__restrict__ shift, const double *__res
 extern "C" cudaError_t padim_k_mean(const float *shift, const double *s1, int64_t n, int P, int D,
                                     float *mean, cudaStream_t stream) {
     const int64_t PD = (int64_t)P * D;
-    mean_kernel<<<padim_grid(PD), PADIM_THREADS, 0, stream>>>(shift, s1, n, PD, mean);
+    PADIM_LAUNCH(mean_kernel, padim_grid(PD), PADIM_THREADS, 0, stream, shift, s1, n, PD, mean);
     return cudaGetLastError();
 }
 
@@ -101,11 +103,11 @@ extern "C" cudaError_t padim_k_covariance(const double *s1, const double *s2, in
                                           void *cov, void *eye, cudaStream_t stream) {
     const int64_t total = (int64_t)np * D * D;
     if (fp64)
-        covariance_kernel<double><<<padim_grid(total), PADIM_THREADS, 0, stream>>>(
-            s1, s2, n, p0, np, D, eps, (double *)cov, (double *)eye);
+        PADIM_LAUNCH(covariance_kernel<double>, padim_grid(total), PADIM_THREADS, 0, stream, s1, s2,
+                     n, p0, np, D, eps, (double *)cov, (double *)eye);
     else
-        covariance_kernel<float><<<padim_grid(total), PADIM_THREADS, 0, stream>>>(
-            s1, s2, n, p0, np, D, eps, (float *)cov, (float *)eye);
+        PADIM_LAUNCH(covariance_kernel<float>, padim_grid(total), PADIM_THREADS, 0, stream, s1, s2,
+                     n, p0, np, D, eps, (float *)cov, (float *)eye);
     return cudaGetLastError();
 }
 
@@ -132,11 +134,11 @@ extern "C" cudaError_t padim_k_pack_lower(const void *mats, int np, int D, int f
                                           float *factor, cudaStream_t stream) {
     const int64_t total = (int64_t)np * D * (D + 1) / 2;
     if (fp64)
-        pack_lower_kernel<double><<<padim_grid(total), PADIM_THREADS, 0, stream>>>(
-            (const double *)mats, np, D, factor);
+        PADIM_LAUNCH(pack_lower_kernel<double>, padim_grid(total), PADIM_THREADS, 0, stream,
+                     (const double *)mats, np, D, factor);
     else
-        pack_lower_kernel<float><<<padim_grid(total), PADIM_THREADS, 0, stream>>>(
-            (const float *)mats, np, D, factor);
+        PADIM_LAUNCH(pack_lower_kernel<float>, padim_grid(total), PADIM_THREADS, 0, stream,
+                     (const float *)mats, np, D, factor);
     return cudaGetLastError();
 }
 
@@ -146,7 +148,7 @@ __global__ void pointer_array_kernel(char *base, int np, int64_t stride_bytes, v
 
 extern "C" cudaError_t padim_k_pointer_array(void *base, int np, int64_t stride_bytes,
                                              void **ptrs, cudaStream_t stream) {
-    pointer_array_kernel<<<padim_grid(np), PADIM_THREADS, 0, stream>>>((char *)base, np,
-                                                                       stride_bytes, ptrs);
+    PADIM_LAUNCH(pointer_array_kernel, padim_grid(np), PADIM_THREADS, 0, stream,
+                 (char *)base, np, stride_bytes, ptrs);
     return cudaGetLastError();
 }
