@@ -14,8 +14,9 @@ cd "$(dirname "$0")/.."
 mode=${1:-demo}
 case "$mode" in demo|test|build) ;; *) echo "usage: tools/setup.sh demo|test|build" >&2; exit 2 ;; esac
 
-build_pkgs=(build-essential cmake ninja-build pkg-config libopenblas-dev liblapacke-dev libtiff-dev
-            libstb-dev libpng-dev libcjson-dev libyaml-dev)
+# shellcheck source=tools/deps.sh
+. tools/deps.sh
+build_pkgs=("${PADIM_TOOLCHAIN_PKGS[@]}" "${PADIM_DEP_PKGS[@]}")
 # Test references: PyTorch/torchvision (CPU), NumPy, SciPy, scikit-learn, PIL (Debian's).
 test_pkgs=(python3 python3-numpy python3-scipy python3-sklearn python3-pil python3-torch python3-torchvision)
 
