@@ -306,7 +306,7 @@ git diff --quiet HEAD -- 2>/dev/null || commit="$commit+local-changes"
     echo "excluded (the GPU image has them): ${GLIBC_IMAGE_PKGS[*]} and the packages of build-essential"
     echo "packages:"
     sed 's/^/  /' "$TMP/packages.txt"
-    echo "data: $n_train train/good, $n_test test images (sha256):"
+    echo "data: $n_train train/good and $n_test test images, with the masks (sha256 of each file):"
     (cd "$KIT.tmp/data" && find . -name '*.png' | sort | xargs sha256sum | sed 's/^/  /')
 } >"$KIT.tmp/manifest.txt"
 echo "$commit" >"$KIT.tmp/commit.txt"
