@@ -14,10 +14,9 @@ cd "$(dirname "$0")/.."
 mode=${1:-demo}
 case "$mode" in demo|test|build) ;; *) echo "usage: tools/setup.sh demo|test|build" >&2; exit 2 ;; esac
 
-# Image decoders: libpng (PNG), libjpeg-turbo (JPEG; libjpeg-dev is libjpeg62-turbo-dev on
-# Debian, libjpeg-turbo8-dev on Ubuntu), libtiff (TIFF), stb (BMP, and the PNG writer).
-build_pkgs=(build-essential cmake ninja-build pkg-config libopenblas-dev liblapacke-dev libtiff-dev
-            libstb-dev libpng-dev libjpeg-dev libcjson-dev libyaml-dev)
+# shellcheck source=tools/deps.sh
+. tools/deps.sh
+build_pkgs=("${PADIM_TOOLCHAIN_PKGS[@]}" "${PADIM_DEP_PKGS[@]}")
 # Test references: PyTorch/torchvision (CPU), NumPy, SciPy, scikit-learn, PIL (Debian's); the
 # Python bindings' test (tests/test_python.sh) also builds python/ in a venv: cffi, pytest,
 # venv, the Python headers, setuptools and wheel; tifffile reads the float16 TIFFs back;

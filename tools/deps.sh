@@ -1,0 +1,14 @@
+# tools/deps.sh - the one list of the Debian 12 packages padim-gpu builds with (sourced, not run).
+#
+#   PADIM_TOOLCHAIN_PKGS  compiler, CMake, ninja: what the bare GPU machine's image has too
+#   PADIM_DEP_PKGS        our libraries: the GPU machine has none of them, so
+#                         tools/device_kit.sh carries these and their runtime closure
+#
+# Used by tools/setup.sh (installs both), tools/device_kit.sh (downloads the second) and
+# tools/check_device_kit.sh (installs only the first into a Debian minbase tree).
+# shellcheck shell=bash disable=SC2034
+PADIM_TOOLCHAIN_PKGS=(build-essential cmake ninja-build)
+# Image decoders: libpng (PNG), libjpeg-turbo (JPEG; libjpeg-dev is libjpeg62-turbo-dev on
+# Debian, libjpeg-turbo8-dev on Ubuntu), libtiff (TIFF), stb (BMP, and the PNG writer).
+PADIM_DEP_PKGS=(pkg-config libopenblas-dev liblapacke-dev libtiff-dev libstb-dev libpng-dev
+                libjpeg-dev libcjson-dev libyaml-dev)
