@@ -29,6 +29,7 @@ static const struct option runtime_options[] = {
     {"threads", required_argument, 0, CLI_OPT_THREADS},
     {"precision", required_argument, 0, CLI_OPT_PRECISION},
     {"batch", required_argument, 0, CLI_OPT_BATCH},
+    {"max-pixels", required_argument, 0, CLI_OPT_MAX_PIXELS},
     {0, 0, 0, 0},
 };
 
@@ -115,6 +116,12 @@ static int shared_option(cli_opts *o, int code, const char *arg) {
     case CLI_OPT_QUIET: o->quiet = 1; return 0;
     case CLI_OPT_DEVICE: return cli_parse_device(o->cmd, arg, &o->rt.device);
     case CLI_OPT_PRECISION: return cli_parse_precision(o->cmd, arg, &o->rt.precision);
+    case CLI_OPT_MAX_PIXELS: {
+        long v = 0;
+        if (cli_parse_long(o->cmd, "--max-pixels", arg, 1, 1L << 40, &v)) return -1;
+        o->rt.decode.max_pixels = v;
+        return 0;
+    }
     case CLI_OPT_SEED: return cli_parse_long(o->cmd, "--seed", arg, 0, 4294967295L, &o->seed);
     case CLI_OPT_EPS: return cli_parse_double(o->cmd, "--eps", arg, 0.0, 1e6, &o->eps);
     case CLI_OPT_FACTOR: return parse_factor(o->cmd, arg, &o->factor_fp16);

@@ -23,6 +23,7 @@ enum cli_option_code {
     CLI_OPT_THREADS,
     CLI_OPT_PRECISION,
     CLI_OPT_BATCH,
+    CLI_OPT_MAX_PIXELS,
     CLI_OPT_CONFIG,
     CLI_OPT_BACKBONE,
     CLI_OPT_PRESET,
@@ -49,7 +50,9 @@ enum cli_option_group {
     "  --device cpu|cuda|auto   backend (default auto: CUDA when built and a GPU works)\n"     \
     "  --gpu N                  CUDA device ordinal (default 0)\n"                             \
     "  --threads N              CPU threads (default: all cores)\n"                            \
-    "  --precision fp32|tf32|fp16|bf16  backbone precision on CUDA (default fp32, exact)\n"
+    "  --precision fp32|tf32|fp16|bf16  backbone precision on CUDA (default fp32, exact)\n"     \
+    "  --max-pixels N           refuse images above N pixels, from the file's header, before\n" \
+    "                           decoding (default: the config's max_pixels, else 256 M)\n"
 #define CLI_BASE_HELP                                                                         \
     "  -q, --quiet              no progress on stderr\n"                                       \
     "  -h, --help               this help\n"

@@ -261,12 +261,13 @@ static void remember_error(char **errors, int64_t i) {
 /* Decode a batch. Without errors (NULL) the first failure stops everything; with it every
  * image is tried on its own after a failed parallel decode, failures are recorded and their
  * slots left empty (data NULL). */
-static padim_status load_batch(char **paths, int nb, int threads, padim_image *imgs, char **errors) {
-    padim_status st = padim_images_load((const char *const *)paths, nb, threads, imgs);
+static padim_status load_batch(char **paths, int nb, int threads, const padim_decode_options *dopt,
+                               padim_image *imgs, char **errors) {
+    padim_status st = padim_images_load_ex((const char *const *)paths, nb, threads, dopt, imgs);
     if (st == PADIM_OK || !errors) return st;
     for (int k = 0; k < nb; k++) {
         memset(&imgs[k], 0, sizeof(imgs[k]));
-        if (padim_image_load(paths[k], &imgs[k]) != PADIM_OK) remember_error(errors, k);
+        if (padim_image_load_ex(paths[k], dopt, &imgs[k]) != PADIM_OK) remember_error(errors, k);
     }
     return PADIM_OK;
 }
@@ -300,12 +301,14 @@ static padim_status score_all(const score_opts *s, score_job *j, padim_scorer *s
     const int B = padim_scorer_batch(sc);
     const size_t P = (size_t)j->S * j->S;
     const int need_maps = s->any || regions;
+    padim_decode_options dopt; /* --max-pixels, else the model's config, else the default */
+    padim_decode_options_resolve(&o->rt, &j->info.config, &dopt);
     float *maps = need_maps ? malloc((size_t)B * P * sizeof(float)) : NULL;
     padim_image *imgs = calloc((size_t)B, sizeof(padim_image));
     padim_status st = imgs && (maps || !need_maps) ? PADIM_OK : PADIM_ERR_NOMEM;
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         const int nb = (int)(n - i < B ? n - i : B);
-        st = load_batch(paths + i, nb, o->rt.threads, imgs, errors ? errors + i : NULL);
+        st = load_batch(paths + i, nb, o->rt.threads, &dopt, imgs, errors ? errors + i : NULL);
         if (st == PADIM_OK) st = score_batch(sc, imgs, nb, scores + i, maps, P, errors ? errors + i : NULL);
         if (st == PADIM_OK) cli_progress(&o->quiet, "score", i + nb, n);
         for (int k = 0; need_maps && st == PADIM_OK && k < nb; k++) {
