@@ -36,7 +36,9 @@ except ImportError as e:  # pragma: no cover
 
 
 def pattern(rng, h, w, c):
-    """Gradients, hard edges and noise: every IDCT coefficient and filter type gets used."""
+    """Gradients, hard edges and noise: every IDCT coefficient and filter type gets used.
+    (ref_image.py has a similar test_pattern, but importing it needs torch, which these
+    fixtures do not.)"""
     y, x = np.mgrid[0:h, 0:w]
     planes = []
     for k in range(c):

@@ -16,17 +16,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The process's scratch folder ("/dev/shm/padim-fuzz-XXXXXX" or under /tmp), made once. */
+static inline void fuzz_remove_tree(const char *path);
+static char fuzz_scratch_dir[64];
+static inline void fuzz_scratch_remove(void) { fuzz_remove_tree(fuzz_scratch_dir); }
+
+/* The process's scratch folder ("/dev/shm/padim-fuzz-XXXXXX" or under /tmp), made once and
+ * removed at exit (libFuzzer's fork mode starts a process per job). */
 static inline const char *fuzz_scratch(void) {
-    static char dir[64];
-    if (!dir[0]) {
-        snprintf(dir, sizeof(dir), "%s/padim-fuzz-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-        if (!mkdtemp(dir)) {
+    if (!fuzz_scratch_dir[0]) {
+        snprintf(fuzz_scratch_dir, sizeof(fuzz_scratch_dir), "%s/padim-fuzz-XXXXXX",
+                 access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+        if (!mkdtemp(fuzz_scratch_dir)) {
             perror("fuzz: mkdtemp");
             abort();
         }
+        atexit(fuzz_scratch_remove);
     }
-    return dir;
+    return fuzz_scratch_dir;
 }
 
 /* Remove path and everything below it (never follows symbolic links). */
