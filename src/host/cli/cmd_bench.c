@@ -203,10 +203,14 @@ static padim_status score_at(const padim_model *m, const padim_runtime *rt, cons
     out->t = (padim_stage_times){0}; /* the timed pass only, not the scorer's creation */
     const double t0 = cli_now();
     padim_image *chunk = in->paths ? calloc((size_t)batch, sizeof(padim_image)) : NULL;
+    padim_model_info minfo;
+    padim_model_get_info(m, &minfo);
+    padim_decode_options dopt; /* --max-pixels, else the model's config, else the default */
+    padim_decode_options_resolve(rt, &minfo.config, &dopt);
     for (int64_t i = 0; st == PADIM_OK && in->paths && i < in->n; i += batch) {
         const int nb = (int)(in->n - i < batch ? in->n - i : batch);
         const double td = cli_now();
-        st = padim_images_load((const char *const *)in->paths + i, nb, rt->threads, chunk);
+        st = padim_images_load_ex((const char *const *)in->paths + i, nb, rt->threads, &dopt, chunk);
         out->t.decode += cli_now() - td;
         if (st == PADIM_OK) st = padim_score_images(sc, chunk, nb, scores + i, NULL);
         for (int k = 0; k < nb; k++) padim_image_free(&chunk[k]);

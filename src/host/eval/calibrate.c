@@ -39,6 +39,8 @@ padim_status calibration_compute(const padim_model *m, const padim_runtime *rt, 
     rt_local.progress = NULL;
     const size_t plane = (size_t)m->S * (size_t)m->S;
     const int B = padim_runtime_batch(&rt_local, &m->cfg);
+    padim_decode_options dopt; /* the runtime's limits, else the model's config, else the defaults */
+    padim_decode_options_resolve(&rt_local, &m->cfg, &dopt);
     float *scores = NULL, *pixels = NULL;
     padim_image *imgs = NULL;
     padim_scorer *sc = NULL;
@@ -49,7 +51,7 @@ padim_status calibration_compute(const padim_model *m, const padim_runtime *rt, 
     if (st == PADIM_OK) st = padim_scorer_create(m, &rt_local, &sc);
     for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
         const int nb = (int)(n - i < B ? n - i : B);
-        st = padim_images_load(paths + i, nb, rt_local.threads, imgs);
+        st = padim_images_load_ex(paths + i, nb, rt_local.threads, &dopt, imgs);
         if (st == PADIM_OK) st = padim_score_images(sc, imgs, nb, scores + i, pixels + (size_t)i * plane);
         for (int k = 0; k < nb; k++) padim_image_free(&imgs[k]);
         if (st == PADIM_OK && progress) progress(rt_local.progress_user, "calibrate", i + nb, n);
