@@ -28,7 +28,7 @@ expect_absent() {
   for p in "$@"; do
     if [ -e "$p" ]; then echo "FAIL $name: $p was written" >&2; fails=$((fails + 1)); fi
   done
-  if ls "$tmp"/out* "$tmp"/*.tmp.* 2>/dev/null | grep -q tmp; then
+  if ls "$tmp"/out* "$tmp"/*.tmp.* 2>/dev/null | grep >/dev/null tmp; then
     echo "FAIL $name: temporary file left behind" >&2; fails=$((fails + 1))
   fi
 }
@@ -121,7 +121,7 @@ j = json.load(sys.stdin)
 assert j["idx"][:12] == [327, 57, 12, 379, 140, 125, 114, 71, 377, 52, 346, 444], j["idx"][:12]
 assert len(j["idx"]) == 100 and j["seed"] == 42 and j["n_train"] == 3 and j["thresholds"] is None
 ' || { echo "FAIL info --json" >&2; fails=$((fails + 1)); }
-if ! "$bin" info "$tmp/model.padim" | grep -q "trained on:     3 images"; then
+if ! "$bin" info "$tmp/model.padim" | grep >/dev/null "trained on:     3 images"; then
   echo "FAIL: info of the valid model" >&2; fails=$((fails + 1))
 fi
 # eval on a generic-layout folder without masks, thresholds into the model, then score
@@ -138,8 +138,8 @@ m = json.load(open(sys.argv[1], encoding="utf-8"))["metrics"]
 assert m["pixel_auroc"] is None and m["pixel_f1"] is None and m["aupro_0.3"] is None, m
 assert 0 <= m["image_auroc"] <= 1, m
 ' "$tmp/ev/metrics.json" || { echo "FAIL eval: pixel_auroc should be null" >&2; fails=$((fails + 1)); }
-  "$bin" info "$tmp/model.padim" | grep -q "thresholds:     image" || { echo "FAIL eval: thresholds not saved" >&2; fails=$((fails + 1)); }
-  "$bin" score -q "$tmp/model.padim" "$tmp/evalset" | head -1 | grep -q "path,score,label,normalized" || {
+  "$bin" info "$tmp/model.padim" | grep >/dev/null "thresholds:     image" || { echo "FAIL eval: thresholds not saved" >&2; fails=$((fails + 1)); }
+  "$bin" score -q "$tmp/model.padim" "$tmp/evalset" > "$tmp/evalset.csv" && head -1 "$tmp/evalset.csv" | grep >/dev/null "path,score,label,normalized" || {
     echo "FAIL score: no label/normalized columns after --save-thresholds" >&2; fails=$((fails + 1)); }
   echo "ok   eval --save-thresholds + score labels"
 else

@@ -75,7 +75,7 @@ complete() {
       if [ -x "$py" ]; then "$py" -c 'import json, sys; json.load(open(sys.argv[1]))' "$1" 2>/dev/null
       else [ "$(tail -c 2 "$1" | head -c 1)" = "}" ]; fi ;;
     *.md) [ -s "$1" ] && [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\n' ] ;;
-    *.html) tail -c 16 "$1" | grep -q '</html>' ;; # holds timings: complete, not identical
+    *.html) tail -c 16 "$1" | grep >/dev/null '</html>' ;; # holds timings: complete, not identical
     *) cmp -s "$1" "$2" ;;
   esac
 }

@@ -54,8 +54,8 @@ for exe in "$TMP/consumer" "$TMP/consumer_static" "$TMP/cxx/consumer_cpp" "$TMP/
     diff -u "$TMP/cli.txt" "$TMP/out.txt" >&2 || fail "$(basename "$exe") scores differ from the CLI's"
     echo "$(basename "$exe"): ${#imgs[@]} scores equal to the CLI's"
 done
-ldd "$TMP/consumer" | grep -q "$P/lib/libpadim.so" || fail "consumer is not linked to the installed libpadim.so"
-ldd "$TMP/consumer_static" | grep -q libpadim && fail "static consumer still needs libpadim.so"
+ldd "$TMP/consumer" | grep >/dev/null "$P/lib/libpadim.so" || fail "consumer is not linked to the installed libpadim.so"
+ldd "$TMP/consumer_static" | grep >/dev/null libpadim && fail "static consumer still needs libpadim.so"
 
 # The Debian package.
 if command -v dpkg-shlibdeps >/dev/null 2>&1; then
@@ -64,7 +64,7 @@ if command -v dpkg-shlibdeps >/dev/null 2>&1; then
     [ -f "$deb" ] || fail "no .deb"
     depends=$(dpkg-deb -f "$deb" Depends)
     for lib in libcjson libyaml libtiff libopenblas; do
-        echo "$depends" | grep -q "$lib" || fail "$deb: Depends lacks $lib: $depends"
+        echo "$depends" | grep >/dev/null "$lib" || fail "$deb: Depends lacks $lib: $depends"
     done
     dpkg-deb -c "$deb" > "$TMP/deb-contents.txt"
     for f in ./usr/bin/padim-gpu ./usr/include/padim.h ./usr/lib/pkgconfig/padim.pc ./usr/share/padim-gpu/configs/; do

@@ -43,7 +43,7 @@ chroot "$ROOT" /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive 
     >"$WORK/install.log" 2>&1 || { tail -n 30 "$WORK/install.log"; exit 1; }
 grep -E "^(Setting up|Unpacking) " "$WORK/install.log" | sed 's/^/  /' | head -n 40
 echo "== padim-gpu from the package alone"
-chroot "$ROOT" /usr/bin/padim-gpu --help | head -n 3
+chroot "$ROOT" /usr/bin/padim-gpu --help > "$WORK/help.txt"; head -n 3 "$WORK/help.txt"
 chroot "$ROOT" /bin/sh -c "cd /tmp && padim-gpu demo -o /tmp/padim-demo --device cpu" 2>&1 | tail -n 6
 chroot "$ROOT" /bin/sh -c "test -s /tmp/padim-demo/model.padim && ls /tmp/padim-demo/heatmaps | head -n 3"
 echo "check_deb: the package installed in a clean Debian 12 tree and ran the demo ($((SECONDS - t0)) s)"

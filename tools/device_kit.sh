@@ -280,11 +280,11 @@ fi
 D=$KIT.tmp/data/bottle
 mkdir -p "$D/train/good"
 cp "$BOTTLE/license.txt" "$BOTTLE/readme.txt" "$D/" 2>/dev/null || cp "$BOTTLE/license.txt" "$D/"
-find "$BOTTLE/train/good" -maxdepth 1 -name '*.png' | sort | head -n "$N_TRAIN" | xargs cp -t "$D/train/good"
+find "$BOTTLE/train/good" -maxdepth 1 -name '*.png' | sort | sed -n "1,${N_TRAIN}p" | xargs cp -t "$D/train/good"
 for t in "$BOTTLE"/test/*/; do
     t=$(basename "$t")
     mkdir -p "$D/test/$t"
-    for img in $(find "$BOTTLE/test/$t" -maxdepth 1 -name '*.png' | sort | head -n "$N_TEST"); do
+    for img in $(find "$BOTTLE/test/$t" -maxdepth 1 -name '*.png' | sort | sed -n "1,${N_TEST}p"); do
         cp "$img" "$D/test/$t/"
         if [ "$t" != good ]; then
             m=$BOTTLE/ground_truth/$t/$(basename "$img" .png)_mask.png
