@@ -4,13 +4,23 @@
  * batch 1 and 8, 1 and 2 threads. Prints a table (ms per batch, ms per image, GFLOP/s,
  * process CPU ms per image)
  * and writes the same as JSON. The PyTorch twin is bench_backbone_torch.py; numbers go
- * to benchmarks/RESULTS.md.
+ * to benchmarks/RESULTS.md. The CPU backbones: im2col + OpenBLAS (bb_forward_cpu, "gemm"),
+ * the same with the 3x3 stride-1 convs by Winograd F(2x2, 3x3) (bb_forward_cpu_ex, "wino")
+ * and oneDNN (bb_dnnl_forward, "dnnl", when built).
  *
  *   bench_backbone [--size S] [--reps R] [--json FILE] [--only BACKBONE] [--batch N]
- *                  [--threads T]      (defaults 256, 3, none, both, 1 and 8, 1 and 2)
+ *                  [--threads T] [--impl gemm,wino,dnnl] [--layers]
+ *                  (defaults 256, 3, none, both, 1 and 8, 1 and 2, all three, off)
+ *
+ * --layers: after the timed runs, one profiled run per row (bb_cpu_profile) prints each
+ * conv's share of the time and its GFLOP/s against the machine's SGEMM peak, measured
+ * here first (OpenBLAS cblas_sgemm, 2048^3, best of 3, with T threads).
  */
 #include "cpu/backbone_cpu.h"
+#include "cpu/backbone_dnnl.h"
 #include "common.h"
+
+#include <cblas.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +47,7 @@ static double forward_flops(const bb_spec *sp, int S) {
         for (int b = 0; b < sp->n_blocks[L]; b++) {
             const bb_block *bk = &sp->blocks[L][b];
             const int ids[4] = {bk->a, bk->b, bk->c, bk->down};
-            int hin[4], hcur = h;
+            int hin[4] = {0}, hcur = h;
             for (int j = 0; j < 3; j++) {
                 if (ids[j] < 0) continue;
                 hin[j] = hcur;
@@ -55,9 +65,93 @@ static double forward_flops(const bb_spec *sp, int S) {
     return f;
 }
 
+/* SGEMM peak of this machine with `threads` OpenBLAS threads, GFLOP/s. */
+static double sgemm_peak(int threads) {
+    const int N = 2048;
+    float *a = malloc(sizeof(float) * N * N), *b = malloc(sizeof(float) * N * N), *c = malloc(sizeof(float) * N * N);
+    if (!a || !b || !c) return 0;
+    for (int i = 0; i < N * N; i++) a[i] = b[i] = (float)(i % 17) * 0.01f;
+    openblas_set_num_threads(threads);
+    double best = 1e30;
+    for (int r = 0; r < 4; r++) {
+        const double t0 = padim_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1.0f, a, N, b, N, 0.0f, c, N);
+        const double t = padim_now() - t0;
+        if (r > 0 && t < best) best = t;
+    }
+    free(a), free(b), free(c);
+    return 2.0 * N * N * N / best * 1e-9;
+}
+
+typedef struct impl_run {
+    const bb_weights *w;
+    bb_dnnl_net *net;        /* oneDNN, or NULL: bb_forward_cpu_ex */
+    const bb_cpu_prep *prep; /* Winograd filters, or NULL */
+    int S, threads;
+} impl_run;
+
+static padim_status run_once(const impl_run *r, const float *x, int n, float *l1, float *l2, float *l3) {
+    return r->net ? bb_dnnl_forward(r->net, x, n, l1, l2, l3)
+                  : bb_forward_cpu_ex(r->w, r->prep, x, n, r->S, r->threads, l1, l2, l3);
+}
+
+/* Per-conv profile of one run: time share, GFLOP/s, share of the SGEMM peak. */
+static void print_layers(const impl_run *r, const float *x, int n, float *l1, float *l2, float *l3, double peak) {
+    const bb_spec *sp = &r->w->spec;
+    double sec[BB_MAX_CONVS + 1] = {0}, flops[BB_MAX_CONVS] = {0};
+    int hin[BB_MAX_CONVS] = {0};
+    int h = r->S;
+    hin[0] = h;
+    h = side(h, &sp->convs[0]);
+    h = (h - 1) / 2 + 1;
+    for (int L = 0; L < 3; L++)
+        for (int b = 0; b < sp->n_blocks[L]; b++) {
+            const bb_block *bk = &sp->blocks[L][b];
+            const int ids[3] = {bk->a, bk->b, bk->c};
+            int hc = h;
+            for (int j = 0; j < 3; j++)
+                if (ids[j] >= 0) {
+                    hin[ids[j]] = hc;
+                    hc = side(hc, &sp->convs[ids[j]]);
+                }
+            if (bk->down >= 0) hin[bk->down] = h;
+            h = hc;
+        }
+    for (int i = 0; i < sp->n_convs; i++) {
+        const bb_conv_spec *c = &sp->convs[i];
+        const int ho = side(hin[i], c);
+        flops[i] = 2.0 * c->cout * c->cin * c->k * c->k * ho * ho * n;
+    }
+    bb_cpu_profile(sec);
+    const double t0 = padim_now();
+    if (run_once(r, x, n, l1, l2, l3) != PADIM_OK) {
+        bb_cpu_profile(NULL);
+        fprintf(stderr, "bench_backbone: %s\n", padim_last_error());
+        return;
+    }
+    const double wall = padim_now() - t0;
+    bb_cpu_profile(NULL);
+    double tot = 0;
+    for (int i = 0; i <= BB_MAX_CONVS; i++) tot += sec[i];
+    printf("    %-22s %-18s %8s %8s %6s %8s %6s\n", "conv", "shape", "in", "MFLOP/im", "time%", "GFLOP/s",
+           "%peak");
+    for (int i = 0; i < sp->n_convs; i++) {
+        const bb_conv_spec *c = &sp->convs[i];
+        const double w_sec = tot > 0 ? sec[i] / tot * wall : 0; /* wall seconds of this conv */
+        char shape[32], in[16];
+        snprintf(shape, sizeof(shape), "%d>%d %dx%d/%d", c->cin, c->cout, c->k, c->k, c->stride);
+        snprintf(in, sizeof(in), "%dx%d", hin[i], hin[i]);
+        const double gf = w_sec > 0 ? flops[i] / w_sec * 1e-9 : 0;
+        printf("    %-22s %-18s %8s %8.1f %6.1f %8.1f %6.1f\n", c->name, shape, in, flops[i] / n * 1e-6,
+               tot > 0 ? 100.0 * sec[i] / tot : 0, gf, peak > 0 ? 100.0 * gf / peak : 0);
+    }
+    printf("    %-22s %-18s %8s %8s %6.1f\n", "(pool, reorders, copies)", "", "", "",
+           tot > 0 ? 100.0 * sec[BB_MAX_CONVS] / tot : 0);
+}
+
 int main(int argc, char **argv) {
-    int S = 256, reps = 3, only_batch = 0, only_threads = 0;
-    const char *json = NULL, *only = NULL;
+    int S = 256, reps = 3, only_batch = 0, only_threads = 0, layers = 0;
+    const char *json = NULL, *only = NULL, *impl = "gemm,wino,dnnl";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size") && i + 1 < argc) S = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
@@ -65,10 +159,31 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) only_batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) only_threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--impl") && i + 1 < argc) impl = argv[++i];
+        else if (!strcmp(argv[i], "--layers")) layers = 1;
         else {
             fprintf(stderr, "usage: %s [--size S] [--reps R] [--json FILE] [--only resnet18|"
-                            "wide_resnet50_2] [--batch N] [--threads T]\n", argv[0]);
+                            "wide_resnet50_2] [--batch N] [--threads T] [--impl gemm,wino,dnnl] [--layers]\n", argv[0]);
             return 2;
+        }
+    }
+    static const char *const impl_names[3] = {"gemm", "wino", "dnnl"};
+    int use[3] = {0, 0, 0};
+    {
+        char list[128];
+        snprintf(list, sizeof(list), "%s", impl);
+        for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+            int found = 0;
+            for (int q = 0; q < 3; q++)
+                if (!strcmp(tok, impl_names[q])) use[q] = found = 1;
+            if (!found) {
+                fprintf(stderr, "bench_backbone: --impl takes gemm, wino and dnnl (comma-separated), not '%s'\n", tok);
+                return 2;
+            }
+        }
+        if (use[2] && !bb_dnnl_available()) {
+            fprintf(stderr, "bench_backbone: this build has no oneDNN backbone: dnnl skipped\n");
+            use[2] = 0;
         }
     }
     if (S < 32 || reps < 1) {
@@ -81,9 +196,16 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (jf) fprintf(jf, "{\"bench\": \"backbone_cpu\", \"size\": %d, \"reps\": %d, \"runs\": [", S, reps);
-    printf("CPU backbone forward (bb_forward_cpu), conv1..layer3, %dx%d, best of %d\n", S, S, reps);
-    printf("%-16s %5s %7s %10s %10s %8s %12s\n", "backbone", "batch", "threads", "ms/batch",
-           "ms/image", "GFLOP/s", "cpu ms/image");
+    printf("CPU backbone forward, conv1..layer3, %dx%d, best of %d; oneDNN ISA %s\n", S, S, reps, bb_dnnl_isa());
+    const int threads_all[2] = {only_threads ? only_threads : 1, 2};
+    double peak[2] = {0, 0};
+    for (int ti = 0; ti < (only_threads ? 1 : 2); ti++) {
+        peak[ti] = sgemm_peak(threads_all[ti]);
+        printf("SGEMM peak (OpenBLAS, 2048^3) with %d thread%s: %.1f GFLOP/s\n", threads_all[ti],
+               threads_all[ti] > 1 ? "s" : "", peak[ti]);
+    }
+    printf("%-16s %-5s %5s %7s %10s %10s %8s %6s %12s\n", "backbone", "impl", "batch", "threads", "ms/batch",
+           "ms/image", "GFLOP/s", "%peak", "cpu ms/image");
     const padim_backbone_kind kinds[2] = {PADIM_BACKBONE_RESNET18, PADIM_BACKBONE_WIDE_RESNET50_2};
     const int batches[2] = {only_batch ? only_batch : 1, 8};
     const int threads_list[2] = {only_threads ? only_threads : 1, 2};
@@ -93,6 +215,11 @@ int main(int argc, char **argv) {
         if (only && strcmp(only, padim_backbone_name(kinds[k])) != 0) continue;
         bb_weights w;
         if (bb_weights_random(kinds[k], 1, &w) != PADIM_OK) {
+            fprintf(stderr, "bench_backbone: %s\n", padim_last_error());
+            return 1;
+        }
+        bb_cpu_prep prep;
+        if (bb_cpu_prep_make(&w, &prep) != PADIM_OK) {
             fprintf(stderr, "bench_backbone: %s\n", padim_last_error());
             return 1;
         }
@@ -116,12 +243,19 @@ int main(int argc, char **argv) {
                 r = r * 1664525u + 1013904223u;
                 x[i] = (float)(r >> 8) * (2.0f / 16777216.0f) - 1.0f;
             }
-            for (int ti = 0; ti < n_threads; ti++) {
+            for (int ti = 0; ti < n_threads; ti++)
+                for (int im = 0; im < 3; im++) {
+                if (!use[im]) continue;
                 const int threads = threads_list[ti];
+                impl_run run = {&w, NULL, im == 1 ? &prep : NULL, S, threads};
+                if (im == 2 && bb_dnnl_create(&w, S, threads, 0, &run.net) != PADIM_OK) {
+                    fprintf(stderr, "bench_backbone: %s\n", padim_last_error());
+                    return 1;
+                }
                 double best = 1e30, best_cpu = 1e30;
-                for (int rep = 0; rep <= reps; rep++) { /* rep 0: warm-up */
+                for (int rep = 0; rep <= reps; rep++) { /* rep 0: warm-up (and oneDNN's plan) */
                     const double t0 = padim_now(), c0 = cpu_now();
-                    if (bb_forward_cpu(&w, x, n, S, threads, l1, l2, l3) != PADIM_OK) {
+                    if (run_once(&run, x, n, l1, l2, l3) != PADIM_OK) {
                         fprintf(stderr, "bench_backbone: %s\n", padim_last_error());
                         return 1;
                     }
@@ -129,23 +263,27 @@ int main(int argc, char **argv) {
                     if (rep > 0 && t < best) best = t;
                     if (rep > 0 && c < best_cpu) best_cpu = c;
                 }
-                const char *name = padim_backbone_name(kinds[k]);
-                printf("%-16s %5d %7d %10.1f %10.1f %8.1f %12.1f\n", name, n, threads, best * 1e3,
-                       best * 1e3 / n, gflop * n / best, best_cpu * 1e3 / n);
+                const char *name = padim_backbone_name(kinds[k]), *iname = impl_names[im];
+                printf("%-16s %-5s %5d %7d %10.1f %10.1f %8.1f %6.1f %12.1f\n", name, iname, n, threads, best * 1e3,
+                       best * 1e3 / n, gflop * n / best, peak[ti] > 0 ? 100.0 * gflop * n / best / peak[ti] : 0,
+                       best_cpu * 1e3 / n);
                 fflush(stdout);
+                if (layers) print_layers(&run, x, n, l1, l2, l3, peak[ti]);
                 if (jf)
-                    fprintf(jf, "%s\n  {\"backbone\": \"%s\", \"batch\": %d, \"threads\": %d, "
+                    fprintf(jf, "%s\n  {\"backbone\": \"%s\", \"impl\": \"%s\", \"batch\": %d, \"threads\": %d, "
                                 "\"ms_per_batch\": %.3f, \"ms_per_image\": %.3f, \"gflops\": %.2f, "
-                                "\"cpu_ms_per_image\": %.3f}",
-                            first ? "" : ",", name, n, threads, best * 1e3, best * 1e3 / n,
-                            gflop * n / best, best_cpu * 1e3 / n);
+                                "\"sgemm_peak_gflops\": %.2f, \"cpu_ms_per_image\": %.3f}",
+                            first ? "" : ",", name, iname, n, threads, best * 1e3, best * 1e3 / n,
+                            gflop * n / best, peak[ti], best_cpu * 1e3 / n);
                 first = 0;
+                bb_dnnl_destroy(run.net);
             }
             free(x);
             free(l1);
             free(l2);
             free(l3);
         }
+        bb_cpu_prep_free(&prep);
         bb_weights_free(&w);
     }
     if (jf) {

@@ -30,7 +30,7 @@ set_target_properties(padim_shared PROPERTIES OUTPUT_NAME padim VERSION ${PROJEC
                       SOVERSION ${PADIM_SOVERSION} LINK_DEPENDS ${PADIM_VERSION_SCRIPT})
 
 # Link lines of the static library for consumers (pkg-config Libs.private, CMake package).
-set(PADIM_STATIC_LIBS ${DEPS_LINK_LIBRARIES} ${OpenMP_C_LIBRARIES} ${MATH_LIB})
+set(PADIM_STATIC_LIBS ${DEPS_LINK_LIBRARIES} ${PADIM_DNNL_LIB} ${OpenMP_C_LIBRARIES} ${MATH_LIB})
 if(PADIM_CUDA)
   foreach(t CUDA::cudart CUDA::cublas CUDA::cusolver)
     get_target_property(loc ${t} IMPORTED_LOCATION)

@@ -10,7 +10,11 @@
  *                                 ref_backbone.py at test time (tests/backbone.cmake).
  *
  * Fixtures (ref_backbone.py): 2 images of 64x64, 1 of 100x100, 1 of 7x7, 3 of 33x33,
- * each run with 1 and 2 threads.
+ * each run with 1 and 2 threads, through every CPU backbone: im2col + OpenBLAS
+ * (bb_forward_cpu), the same with Winograd F(2x2, 3x3) for the 3x3 stride-1 convs
+ * (bb_forward_cpu_ex; odd sizes exercise its partial tiles) and oneDNN (bb_dnnl_forward,
+ * when built: run twice on the same net, the second time reusing its plan, and once on the
+ * first image alone, a second plan).
  * Tolerance per layer: |got - ref| <= 1e-4 * max|ref| + 1e-4 * |ref|. The C and PyTorch
  * (oneDNN) convolutions both accumulate in float32 but in different orders; the observed
  * errors are ~1e-6 relative to the layer's maximum (printed), the bound leaves margin
@@ -18,6 +22,7 @@
  * relative errors).
  */
 #include "cpu/backbone_cpu.h"
+#include "cpu/backbone_dnnl.h"
 #include "test_util.h"
 
 #include <math.h>
@@ -39,7 +44,8 @@ static int load_f32(const char *path, npy_array *a, float **f) {
 }
 
 /* Run the fixture "<dir>/<tag>_<fix>_{x,l1,l2,l3}.npy" with threads 1 and 2. */
-static void run_fixture(const bb_weights *w, const char *dir, const char *tag, const char *fix) {
+static void run_fixture(const bb_weights *w, const bb_cpu_prep *prep, const char *dir, const char *tag,
+                        const char *fix) {
     char path[1200];
     npy_array xa, ref[3];
     float *x = NULL;
@@ -66,20 +72,36 @@ static void run_fixture(const bb_weights *w, const char *dir, const char *tag, c
         out[L] = malloc(sizeof(float) * (size_t)ref[L].count);
     }
     if (test_failures) return;
+    /* runs: 0 = OpenBLAS; 1 = Winograd; 2, 3 = oneDNN on all n images (fresh plan, reused
+     * plan); 4 = oneDNN on the first image alone (compared with the first image's golden) */
+    static const char *const run_name[5] = {"openblas", "winograd", "onednn", "onednn again", "onednn n=1"};
+    const int runs = bb_dnnl_available() ? 5 : 2;
     for (int threads = 1; threads <= 2; threads++) {
-        for (int L = 0; L < 3; L++)
-            for (int64_t i = 0; i < ref[L].count; i++) out[L][i] = NAN; /* every value written */
-        CHECK_OK(bb_forward_cpu(w, x, n, S, threads, out[0], out[1], out[2]));
-        for (int L = 0; L < 3; L++) {
-            double mx = 0;
-            for (int64_t i = 0; i < ref[L].count; i++) mx = fmax(mx, fabs(ref[L].data[i]));
-            char what[128];
-            snprintf(what, sizeof(what), "%s %s layer%d threads=%d", tag, fix, L + 1, threads);
-            const double err = compare_f32(what, out[L], ref[L].data, ref[L].count,
-                                           TOL_ABS_OF_MAX * mx, TOL_REL);
-            fprintf(stderr, "%s: max|ref| %.4g, max err / max|ref| %.3g\n", what, mx,
-                    mx > 0 ? err / mx : err);
+        bb_dnnl_net *net = NULL;
+        if (runs > 2) CHECK_OK(bb_dnnl_create(w, S, threads, 0, &net));
+        for (int run = 0; run < runs && !test_failures; run++) {
+            const int nn = run == 4 ? 1 : n;
+            for (int L = 0; L < 3; L++)
+                for (int64_t i = 0; i < ref[L].count; i++) out[L][i] = NAN; /* every value written */
+            if (run == 0)
+                CHECK_OK(bb_forward_cpu(w, x, n, S, threads, out[0], out[1], out[2]));
+            else if (run == 1)
+                CHECK_OK(bb_forward_cpu_ex(w, prep, x, n, S, threads, out[0], out[1], out[2]));
+            else
+                CHECK_OK(bb_dnnl_forward(net, x, nn, out[0], out[1], out[2]));
+            for (int L = 0; L < 3; L++) {
+                const int64_t count = ref[L].count / n * nn;
+                double mx = 0;
+                for (int64_t i = 0; i < count; i++) mx = fmax(mx, fabs(ref[L].data[i]));
+                char what[160];
+                snprintf(what, sizeof(what), "%s %s layer%d threads=%d %s", tag, fix, L + 1, threads,
+                         run_name[run]);
+                const double err = compare_f32(what, out[L], ref[L].data, count, TOL_ABS_OF_MAX * mx, TOL_REL);
+                fprintf(stderr, "%s: max|ref| %.4g, max err / max|ref| %.3g\n", what, mx,
+                        mx > 0 ? err / mx : err);
+            }
         }
+        bb_dnnl_destroy(net);
     }
     for (int L = 0; L < 3; L++) {
         free(out[L]);
@@ -147,7 +169,10 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof(path), "%s/wrn50_random.safetensors", argv[2]);
         CHECK_OK(bb_weights_load(path, PADIM_BACKBONE_WIDE_RESNET50_2, &w));
         if (test_failures) return test_finish("test_backbone --wrn50");
-        for (int i = 0; i < N_FIXTURES; i++) run_fixture(&w, argv[2], "wrn50", fixtures[i]);
+        bb_cpu_prep prep;
+        CHECK_OK(bb_cpu_prep_make(&w, &prep));
+        for (int i = 0; i < N_FIXTURES; i++) run_fixture(&w, &prep, argv[2], "wrn50", fixtures[i]);
+        bb_cpu_prep_free(&prep);
         bb_weights_free(&w);
         return test_finish("test_backbone --wrn50");
     }
@@ -165,7 +190,10 @@ int main(int argc, char **argv) {
     test_args(&w);
     char dir[1100];
     snprintf(dir, sizeof(dir), "%s", golden_path("backbone"));
-    for (int i = 0; i < N_FIXTURES; i++) run_fixture(&w, dir, "r18", fixtures[i]);
+    bb_cpu_prep prep;
+    CHECK_OK(bb_cpu_prep_make(&w, &prep));
+    for (int i = 0; i < N_FIXTURES; i++) run_fixture(&w, &prep, dir, "r18", fixtures[i]);
+    bb_cpu_prep_free(&prep);
     bb_weights_free(&w);
     return test_finish("test_backbone");
 }

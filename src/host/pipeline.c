@@ -4,6 +4,7 @@
  * scoring sessions. Talks to backends only through backend.h.
  */
 #include "backend.h"
+#include "batch_pipe.h"
 #include "common.h"
 #include "image.h"
 #include "padim_internal.h"
@@ -38,8 +39,10 @@ static padim_status backend_open(const backend_setup *setup, const padim_runtime
         static _Atomic int said = 0;
         if (rt->verbose && !said++) fprintf(stderr, "padim-gpu: no usable GPU (%s); using the CPU\n", padim_last_error());
     }
-    if (rt->precision != PADIM_PRECISION_FP32 && rt->device == PADIM_DEVICE_CPU)
-        return padim_fail(PADIM_ERR_ARG, "--precision other than fp32 applies to the CUDA backbone only");
+    if (rt->precision != PADIM_PRECISION_FP32 && rt->precision != PADIM_PRECISION_BF16)
+        return padim_fail(PADIM_ERR_ARG, "--precision %s applies to the CUDA backbone only; the CPU backbone "
+                          "has fp32 (exact, the default) and bf16 (AVX512-BF16 or AMX processors)",
+                          rt->precision == PADIM_PRECISION_TF32 ? "tf32" : "fp16");
     *ops = &padim_backend_cpu;
     return padim_backend_cpu.create(setup, ctx);
 }
@@ -220,6 +223,64 @@ static padim_status preprocess_batch(const padim_config *cfg, const char *const 
 
 /* ---------------------------------------------------------------- fit */
 
+/* ---------------------------------------------------------------- overlapped batches */
+
+/* Decode + preprocess of batch k + 1 on a second thread while the backend runs batch k
+ * (batch_pipe.h); PADIM_OVERLAP=0 in the environment turns it off (for measurements). */
+static int overlap_wanted(int64_t n_batches) {
+    const char *e = getenv("PADIM_OVERLAP");
+    return n_batches > 1 && !(e && !strcmp(e, "0"));
+}
+
+typedef struct batch_job {
+    const padim_config *cfg;
+    const char *const *paths;   /* or images */
+    const padim_image *images;
+    int64_t n;
+    int B, threads;
+    const padim_decode_options *dopt;
+    padim_stage_times *times;
+    float *x[2];
+    int *sizes;                 /* (n, 2) or NULL */
+    /* consumer */
+    const backend_ops *ops;
+    void *ctx;
+    float *scores, *maps;       /* score: (n), (n, S*S) or NULL; fit: NULL */
+    size_t map_size;
+    const padim_runtime *rt;
+    const char *stage;          /* progress: "fit" or "score" */
+} batch_job;
+
+static int job_nb(const batch_job *j, int64_t k) {
+    const int64_t i = k * j->B;
+    return (int)(j->n - i < j->B ? j->n - i : j->B);
+}
+
+static padim_status job_produce(void *u, int64_t k, int slot) {
+    batch_job *j = u;
+    const int64_t i = k * j->B;
+    return preprocess_batch(j->cfg, j->paths ? j->paths + i : NULL, j->images ? j->images + i : NULL, job_nb(j, k),
+                            j->threads, j->dopt, j->times, j->x[slot], j->sizes ? j->sizes + 2 * i : NULL);
+}
+
+static padim_status job_consume(void *u, int64_t k, int slot) {
+    batch_job *j = u;
+    const int64_t i = k * j->B;
+    const int nb = job_nb(j, k);
+    if (j->scores)
+        PADIM_TRY(j->ops->score_batch(j->ctx, j->x[slot], nb, j->scores + i, NULL,
+                                      j->maps ? j->maps + (size_t)i * j->map_size : NULL));
+    else
+        PADIM_TRY(j->ops->fit_batch(j->ctx, j->x[slot], nb));
+    if (j->rt->progress) j->rt->progress(j->rt->progress_user, j->stage, i + nb, j->n);
+    return PADIM_OK;
+}
+
+static padim_status job_run(batch_job *j) {
+    const int64_t nbat = (j->n + j->B - 1) / j->B;
+    return batch_pipe_run(nbat, job_produce, job_consume, j, overlap_wanted(nbat) && j->x[1] != NULL);
+}
+
 static padim_status fit_internal(const padim_config *cfg, const padim_runtime *rt_in,
                                  const char *const *paths, const padim_image *images, int64_t n,
                                  padim_model **out) {
@@ -257,7 +318,7 @@ static padim_status fit_internal(const padim_config *cfg, const padim_runtime *r
     padim_decode_options_resolve(rt, cfg, &dopt);
     const backend_ops *ops = NULL;
     void *ctx = NULL;
-    float *x = NULL; /* (B, 3, S, S) */
+    float *x = NULL, *x2 = NULL; /* (B, 3, S, S) each: the batch in the backend, the next one */
     if (st == PADIM_OK) {
         backend_setup setup;
         setup_from_model(m, rt, B, &setup);
@@ -265,17 +326,19 @@ static padim_status fit_internal(const padim_config *cfg, const padim_runtime *r
     }
     if (st == PADIM_OK && rt->verbose) fprintf(stderr, "padim-gpu: fit on %s\n", ops->describe(ctx));
     if (st == PADIM_OK) st = padim_alloc_aligned((void **)&x, (size_t)B * 3 * m->S * m->S * sizeof(float), "input batch");
+    if (st == PADIM_OK && overlap_wanted((n + B - 1) / B))
+        st = padim_alloc_aligned((void **)&x2, (size_t)B * 3 * m->S * m->S * sizeof(float), "next input batch");
     if (st == PADIM_OK) st = ops->fit_begin(ctx);
-    for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
-        const int nb = (int)(n - i < B ? n - i : B);
-        st = preprocess_batch(cfg, paths ? paths + i : NULL, images ? images + i : NULL, nb, threads, &dopt,
-                              rt->times, x, NULL);
-        if (st == PADIM_OK) st = ops->fit_batch(ctx, x, nb);
-        if (st == PADIM_OK && rt->progress) rt->progress(rt->progress_user, "fit", i + nb, n);
+    if (st == PADIM_OK) {
+        batch_job j = {.cfg = cfg, .paths = paths, .images = images, .n = n, .B = B, .threads = threads,
+                       .dopt = &dopt, .times = rt->times, .x = {x, x2}, .ops = ops, .ctx = ctx, .rt = rt,
+                       .stage = "fit"};
+        st = job_run(&j);
     }
     if (st == PADIM_OK) st = ops->fit_end(ctx, cfg->eps, &m->n_train, m->mean, m->factor);
     if (ctx) ops->destroy(ctx);
     free(x);
+    free(x2);
     if (st != PADIM_OK) {
         padim_model_free(m);
         return st;
@@ -303,7 +366,8 @@ struct padim_scorer {
     void *ctx;
     int batch;
     int threads;
-    float *x; /* (batch, 3, S, S) */
+    float *x;  /* (batch, 3, S, S) */
+    float *x2; /* the next batch while x is scored (made on first use) */
 };
 
 padim_status padim_scorer_create(const padim_model *m, const padim_runtime *rt_in, padim_scorer **out) {
@@ -333,6 +397,7 @@ void padim_scorer_free(padim_scorer *s) {
     if (!s) return;
     if (s->ctx) s->ops->destroy(s->ctx);
     free(s->x);
+    free(s->x2);
     free(s);
 }
 
@@ -340,31 +405,29 @@ const char *padim_scorer_backend(const padim_scorer *s) { return s->ops->describ
 
 int padim_scorer_batch(const padim_scorer *s) { return s->batch; }
 
+/* Scoring of n images or files, batch by batch, overlapped (job_run). */
+static padim_status score_run(padim_scorer *s, const char *const *paths, const padim_image *images, int64_t n,
+                              int *sizes, float *scores, float *maps) {
+    padim_decode_options dopt;
+    padim_decode_options_resolve(&s->rt, &s->m->cfg, &dopt);
+    if (!s->x2 && overlap_wanted((n + s->batch - 1) / s->batch))
+        PADIM_TRY(padim_alloc_aligned((void **)&s->x2, (size_t)s->batch * 3 * s->m->S * s->m->S * sizeof(float),
+                                      "next input batch"));
+    batch_job j = {.cfg = &s->m->cfg, .paths = paths, .images = images, .n = n, .B = s->batch,
+                   .threads = s->threads, .dopt = paths ? &dopt : NULL, .times = s->rt.times, .x = {s->x, s->x2},
+                   .sizes = sizes, .ops = s->ops, .ctx = s->ctx, .scores = scores, .maps = maps,
+                   .map_size = (size_t)s->m->S * s->m->S, .rt = &s->rt, .stage = "score"};
+    return job_run(&j);
+}
+
 padim_status padim_score_images(padim_scorer *s, const padim_image *images, int64_t n, float *scores,
                                 float *maps) {
-    const size_t map_size = (size_t)s->m->S * s->m->S;
-    for (int64_t i = 0; i < n; i += s->batch) {
-        const int nb = (int)(n - i < s->batch ? n - i : s->batch);
-        PADIM_TRY(preprocess_batch(&s->m->cfg, NULL, images + i, nb, s->threads, NULL, s->rt.times, s->x, NULL));
-        PADIM_TRY(s->ops->score_batch(s->ctx, s->x, nb, scores + i, NULL, maps ? maps + (size_t)i * map_size : NULL));
-        if (s->rt.progress) s->rt.progress(s->rt.progress_user, "score", i + nb, n);
-    }
-    return PADIM_OK;
+    return score_run(s, NULL, images, n, NULL, scores, maps);
 }
 
 padim_status pipeline_score_files(padim_scorer *s, const char *const *paths, int64_t n, int *sizes,
                                   float *scores, float *maps) {
-    const size_t map_size = (size_t)s->m->S * s->m->S;
-    padim_decode_options dopt;
-    padim_decode_options_resolve(&s->rt, &s->m->cfg, &dopt);
-    for (int64_t i = 0; i < n; i += s->batch) {
-        const int nb = (int)(n - i < s->batch ? n - i : s->batch);
-        PADIM_TRY(preprocess_batch(&s->m->cfg, paths + i, NULL, nb, s->threads, &dopt, s->rt.times, s->x,
-                                   sizes ? sizes + 2 * i : NULL));
-        PADIM_TRY(s->ops->score_batch(s->ctx, s->x, nb, scores + i, NULL, maps ? maps + (size_t)i * map_size : NULL));
-        if (s->rt.progress) s->rt.progress(s->rt.progress_user, "score", i + nb, n);
-    }
-    return PADIM_OK;
+    return score_run(s, paths, NULL, n, sizes, scores, maps);
 }
 
 /* ---------------------------------------------------------------- output helpers */

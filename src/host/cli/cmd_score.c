@@ -12,6 +12,7 @@
 #include "cmd_score.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "batch_pipe.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -293,34 +294,71 @@ static padim_status score_batch(padim_scorer *sc, padim_image *imgs, int nb, flo
     return PADIM_OK;
 }
 
-/* Decode, score and write the per-image outputs, batch by batch. regions: (n) or NULL;
- * errors: (n) with --keep-going (an image's error, else NULL), or NULL. */
+/* The batches of score_all: slot s of imgs holds batch k while it is decoded (producer
+ * thread) and then scored and written (calling thread); see batch_pipe.h. */
+typedef struct score_pass {
+    const score_opts *s;
+    score_job *j;
+    padim_scorer *sc;
+    cli_opts *o;
+    char **paths, **names, **errors;
+    int64_t n;
+    int B, need_maps;
+    size_t P;
+    float *scores, *maps;
+    image_regions *regions;
+    padim_decode_options dopt;
+    padim_image *imgs[2];
+} score_pass;
+
+static padim_status pass_decode(void *u, int64_t k, int slot) {
+    score_pass *p = u;
+    const int64_t i = k * p->B;
+    const int nb = (int)(p->n - i < p->B ? p->n - i : p->B);
+    return load_batch(p->paths + i, nb, p->o->rt.threads, &p->dopt, p->imgs[slot], p->errors ? p->errors + i : NULL);
+}
+
+static padim_status pass_score(void *u, int64_t k, int slot) {
+    score_pass *p = u;
+    const int64_t i = k * p->B;
+    const int nb = (int)(p->n - i < p->B ? p->n - i : p->B);
+    padim_image *imgs = p->imgs[slot];
+    padim_status st = score_batch(p->sc, imgs, nb, p->scores + i, p->maps, p->P, p->errors ? p->errors + i : NULL);
+    if (st == PADIM_OK) cli_progress(&p->o->quiet, "score", i + nb, p->n);
+    for (int q = 0; p->need_maps && st == PADIM_OK && q < nb; q++) {
+        if (!imgs[q].data) continue; /* --keep-going: failed, error recorded */
+        st = image_outputs(p->s, p->j, &imgs[q], p->maps + (size_t)q * p->P, p->names[i + q],
+                           p->regions ? &p->regions[i + q] : NULL);
+        if (st != PADIM_OK && p->errors && st != PADIM_ERR_NOMEM) remember_error(p->errors, i + q), st = PADIM_OK;
+    }
+    for (int q = 0; q < nb; q++) padim_image_free(&imgs[q]);
+    return st;
+}
+
+/* Decode, score and write the per-image outputs, batch by batch: the next batch is decoded
+ * while this one is scored and written (PADIM_OVERLAP=0: one after the other). regions: (n)
+ * or NULL; errors: (n) with --keep-going (an image's error, else NULL), or NULL. */
 static padim_status score_all(const score_opts *s, score_job *j, padim_scorer *sc, cli_opts *o,
                               char **paths, char **names, int64_t n, float *scores, image_regions *regions,
                               char **errors) {
-    const int B = padim_scorer_batch(sc);
-    const size_t P = (size_t)j->S * j->S;
-    const int need_maps = s->any || regions;
-    padim_decode_options dopt; /* --max-pixels, else the model's config, else the default */
-    padim_decode_options_resolve(&o->rt, &j->info.config, &dopt);
-    float *maps = need_maps ? malloc((size_t)B * P * sizeof(float)) : NULL;
-    padim_image *imgs = calloc((size_t)B, sizeof(padim_image));
-    padim_status st = imgs && (maps || !need_maps) ? PADIM_OK : PADIM_ERR_NOMEM;
-    for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
-        const int nb = (int)(n - i < B ? n - i : B);
-        st = load_batch(paths + i, nb, o->rt.threads, &dopt, imgs, errors ? errors + i : NULL);
-        if (st == PADIM_OK) st = score_batch(sc, imgs, nb, scores + i, maps, P, errors ? errors + i : NULL);
-        if (st == PADIM_OK) cli_progress(&o->quiet, "score", i + nb, n);
-        for (int k = 0; need_maps && st == PADIM_OK && k < nb; k++) {
-            if (!imgs[k].data) continue; /* --keep-going: failed, error recorded */
-            st = image_outputs(s, j, &imgs[k], maps + (size_t)k * P, names[i + k], regions ? &regions[i + k] : NULL);
-            if (st != PADIM_OK && errors && st != PADIM_ERR_NOMEM) remember_error(errors, i + k), st = PADIM_OK;
-        }
-        for (int k = 0; k < nb; k++) padim_image_free(&imgs[k]);
+    score_pass p = {.s = s, .j = j, .sc = sc, .o = o, .paths = paths, .names = names, .errors = errors, .n = n,
+                    .B = padim_scorer_batch(sc), .need_maps = s->any || regions, .P = (size_t)j->S * j->S,
+                    .scores = scores, .regions = regions};
+    padim_decode_options_resolve(&o->rt, &j->info.config, &p.dopt); /* --max-pixels, else the model's, else default */
+    p.maps = p.need_maps ? malloc((size_t)p.B * p.P * sizeof(float)) : NULL;
+    p.imgs[0] = calloc((size_t)p.B, sizeof(padim_image));
+    p.imgs[1] = calloc((size_t)p.B, sizeof(padim_image));
+    padim_status st = p.imgs[0] && p.imgs[1] && (p.maps || !p.need_maps) ? PADIM_OK : PADIM_ERR_NOMEM;
+    const int64_t nbat = (n + p.B - 1) / p.B;
+    const char *ov = getenv("PADIM_OVERLAP");
+    if (st == PADIM_OK) st = batch_pipe_run(nbat, pass_decode, pass_score, &p, !(ov && !strcmp(ov, "0")));
+    if (st == PADIM_ERR_NOMEM && !(p.imgs[0] && p.imgs[1] && (p.maps || !p.need_maps)))
+        fprintf(stderr, "padim-gpu score: error: out of memory\n");
+    for (int sl = 0; sl < 2; sl++) {
+        for (int q = 0; p.imgs[sl] && q < p.B; q++) padim_image_free(&p.imgs[sl][q]); /* a batch left by an error */
+        free(p.imgs[sl]);
     }
-    if (!imgs || (need_maps && !maps)) fprintf(stderr, "padim-gpu score: error: out of memory\n");
-    free(imgs);
-    free(maps);
+    free(p.maps);
     return st;
 }
 

@@ -34,6 +34,7 @@
 #include "backbone_cpu.h"
 #include "blas_threads.h"
 #include "common.h"
+#include "winograd.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -108,7 +109,22 @@ typedef struct conv_args {
     const float *res; /* (cout, Ho, Wo) added before the ReLU, or NULL */
     int accumulate;   /* out already holds a partial sum (the downsample branch) */
     int relu;
+    int ci; /* index in the spec (profiling) */
+    const float *U; /* Winograd filters (winograd.h) of a 3x3 stride-1 conv, or NULL: im2col */
 } conv_args;
+
+/* Profiling hook (bb_cpu_profile): seconds per conv index, [BB_MAX_CONVS] = the rest. */
+static double *prof;
+
+void bb_cpu_profile(double *seconds) { prof = seconds; }
+double *bb_cpu_profile_get(void) { return prof; }
+
+static void prof_add(int slot, double t0) {
+    if (!prof) return;
+    const double dt = padim_now() - t0;
+#pragma omp atomic
+    prof[slot] += dt;
+}
 
 /* One conv over one image, chunks split across `threads` OpenMP threads; col[t] holds
  * col_cap floats. */
@@ -121,6 +137,13 @@ static void conv_forward(const conv_args *a, float *const *col, int64_t col_cap,
     const int direct = cs->k == 1 && cs->stride == 1; /* col = x itself */
     const int rows = chunk_rows(Ho, Wo, threads);
     const int nchunks = (Ho + rows - 1) / rows;
+    const double t0 = prof ? padim_now() : 0;
+    if (a->U) {
+        wino_conv3x3(a->U, a->b, a->x, cs->cin, a->H, a->W, cs->cout, a->out, a->res, a->accumulate, a->relu, col,
+                     threads);
+        prof_add(a->ci, t0);
+        return;
+    }
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
     for (int ch = 0; ch < nchunks; ch++) {
         const int oy0 = ch * rows;
@@ -165,6 +188,7 @@ static void conv_forward(const conv_args *a, float *const *col, int64_t col_cap,
             }
         }
     }
+    prof_add(a->ci, t0);
 }
 
 /* out (C, Ho, Wo) = maxpool 3x3 / 2, pad 1 (padding is -inf: never selected) of
@@ -195,7 +219,7 @@ static void maxpool_3x3s2(const float *x, int C, int H, int W, float *out, int t
 
 /* Scratch sizes for side S: the largest activation of one image (floats) and the largest
  * im2col chunk (floats). Walks the net the way forward_image does. */
-static void scratch_sizes(const bb_spec *sp, int S, int threads, int64_t *act_max,
+static void scratch_sizes(const bb_spec *sp, const bb_cpu_prep *prep, int S, int threads, int64_t *act_max,
                           int64_t *col_max) {
     int64_t amax = 0, cmax = 0;
     int h = S;
@@ -205,7 +229,10 @@ static void scratch_sizes(const bb_spec *sp, int S, int threads, int64_t *act_ma
         const int ho_ = out_side((hin), cs_->k, cs_->stride, cs_->pad);                   \
         const int64_t o_ = (int64_t)cs_->cout * ho_ * ho_;                                \
         if (o_ > amax) amax = o_;                                                         \
-        if (!(cs_->k == 1 && cs_->stride == 1)) {                                         \
+        if (prep && prep->U[(ci)]) {                                                      \
+            const int64_t c_ = wino_scratch_floats(cs_->cin, cs_->cout, (hin), (hin), threads); \
+            if (c_ > cmax) cmax = c_;                                                     \
+        } else if (!(cs_->k == 1 && cs_->stride == 1)) {                                  \
             const int64_t c_ = (int64_t)cs_->cin * cs_->k * cs_->k *                      \
                                chunk_rows(ho_, ho_, threads) * ho_;                       \
             if (c_ > cmax) cmax = c_;                                                     \
@@ -236,8 +263,9 @@ static void scratch_sizes(const bb_spec *sp, int S, int threads, int64_t *act_ma
 
 /* conv1 .. layer3 on one image x (3, S, S); outputs (C_L, h_L, h_L) for L = 1..3.
  * buf[0..3]: activation scratch of act_max floats each. */
-static void forward_image(const bb_weights *wt, const float *x, int S, float *const *buf,
+static void forward_image(const bb_weights *wt, const bb_cpu_prep *prep, const float *x, int S, float *const *buf,
                           float *const *col, int64_t col_cap, int threads, float *const *outs) {
+#define WINO(ci) (prep ? prep->U[(ci)] : NULL)
     const bb_spec *sp = &wt->spec;
     conv_args a = {0};
     a.cs = &sp->convs[0];
@@ -247,9 +275,12 @@ static void forward_image(const bb_weights *wt, const float *x, int S, float *co
     a.H = a.W = S;
     a.out = buf[0];
     a.relu = 1;
+    a.ci = 0;
     conv_forward(&a, col, col_cap, threads);
     int h = out_side(S, 7, 2, 3);
+    const double tp = prof ? padim_now() : 0;
     maxpool_3x3s2(buf[0], 64, h, h, buf[1], threads);
+    prof_add(BB_MAX_CONVS, tp);
     h = out_side(h, 3, 2, 1);
 
     const float *cur = buf[1]; /* block input: a scratch buffer or a previous layer output */
@@ -268,33 +299,58 @@ static void forward_image(const bb_weights *wt, const float *x, int S, float *co
             /* shortcut first: the downsample conv writes the block output (bias, no ReLU) */
             if (bk->down >= 0) {
                 conv_args d = {sp->convs + bk->down, wt->w[bk->down], wt->b[bk->down], cur,
-                               h, h, o, NULL, 0, 0};
+                               h, h, o, NULL, 0, 0, bk->down, WINO(bk->down)};
                 conv_forward(&d, col, col_cap, threads);
             }
             conv_args c1 = {sp->convs + bk->a, wt->w[bk->a], wt->b[bk->a], cur, h, h, t1,
-                            NULL, 0, 1};
+                            NULL, 0, 1, bk->a, WINO(bk->a)};
             conv_forward(&c1, col, col_cap, threads);
             const int ha = out_side(h, c1.cs->k, c1.cs->stride, c1.cs->pad);
             const float *in_last = t1;
             int hl = ha;
             if (bk->c >= 0) {
                 conv_args c2 = {sp->convs + bk->b, wt->w[bk->b], wt->b[bk->b], t1, ha, ha, t2,
-                                NULL, 0, 1};
+                                NULL, 0, 1, bk->b, WINO(bk->b)};
                 conv_forward(&c2, col, col_cap, threads);
                 in_last = t2;
                 hl = out_side(ha, c2.cs->k, c2.cs->stride, c2.cs->pad);
             }
             conv_args cl = {sp->convs + last, wt->w[last], wt->b[last], in_last, hl, hl, o,
-                            bk->down >= 0 ? NULL : cur, bk->down >= 0, 1};
+                            bk->down >= 0 ? NULL : cur, bk->down >= 0, 1, last, WINO(last)};
             conv_forward(&cl, col, col_cap, threads);
             h = out_side(hl, cl.cs->k, cl.cs->stride, cl.cs->pad);
             cur = o;
         }
     }
+#undef WINO
+}
+
+padim_status bb_cpu_prep_make(const bb_weights *w, bb_cpu_prep *out) {
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < w->spec.n_convs; i++) {
+        const bb_conv_spec *cs = &w->spec.convs[i];
+        if (cs->k != 3 || cs->stride != 1 || cs->pad != 1) continue;
+        padim_status st = wino_filters(w->w[i], cs->cout, cs->cin, &out->U[i]);
+        if (st != PADIM_OK) {
+            bb_cpu_prep_free(out);
+            return st;
+        }
+    }
+    return PADIM_OK;
+}
+
+void bb_cpu_prep_free(bb_cpu_prep *p) {
+    for (int i = 0; i < BB_MAX_CONVS; i++) free(p->U[i]);
+    memset(p, 0, sizeof(*p));
 }
 
 padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, int threads,
                             float *l1, float *l2, float *l3) {
+    return bb_forward_cpu_ex(w, NULL, x, n, S, threads, l1, l2, l3);
+}
+
+padim_status bb_forward_cpu_ex(const bb_weights *w, const bb_cpu_prep *prep, const float *x, int n, int S,
+                               int threads, float *l1, float *l2, float *l3) {
     if (!w || !x || !l1 || !l2 || !l3)
         return padim_fail(PADIM_ERR_ARG, "bb_forward_cpu: NULL argument");
     if (n <= 0 || S <= 0)
@@ -311,8 +367,8 @@ padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, i
     const int n_outer = threads > 1 ? n / threads * threads : 0;
     const int nsets = n_outer > 0 ? threads : 1;
     int64_t act_max, col_max, act1, col1;
-    scratch_sizes(sp, S, threads, &act_max, &col_max);
-    scratch_sizes(sp, S, 1, &act1, &col1);
+    scratch_sizes(sp, prep, S, threads, &act_max, &col_max);
+    scratch_sizes(sp, prep, S, 1, &act1, &col1);
     if (col1 > col_max) col_max = col1;
     if (col_max < 1) col_max = 1;
     float *buf[256][4] = {{0}}, *col[256] = {0};
@@ -336,11 +392,11 @@ padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, i
         for (int i = 0; i < n_outer; i++) {
             const int t = omp_get_thread_num();
             float *outs[3] = {l1 + i * o_sz[0], l2 + i * o_sz[1], l3 + i * o_sz[2]};
-            forward_image(w, x + i * in_sz, S, buf[t], col + t, col_max, 1, outs);
+            forward_image(w, prep, x + i * in_sz, S, buf[t], col + t, col_max, 1, outs);
         }
         for (int i = n_outer; i < n; i++) {
             float *outs[3] = {l1 + i * o_sz[0], l2 + i * o_sz[1], l3 + i * o_sz[2]};
-            forward_image(w, x + i * in_sz, S, buf[0], col, col_max, threads, outs);
+            forward_image(w, prep, x + i * in_sz, S, buf[0], col, col_max, threads, outs);
         }
         cpu_blas_single_end();
     }

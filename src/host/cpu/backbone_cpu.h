@@ -15,4 +15,26 @@
 padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, int threads,
                             float *l1, float *l2, float *l3);
 
+/* Precomputed per weights set for bb_forward_cpu_ex: the Winograd F(2x2, 3x3) filters
+ * (winograd.h) of every 3x3 stride-1 conv (NULL elsewhere: those stay im2col + GEMM). */
+typedef struct bb_cpu_prep {
+    float *U[BB_MAX_CONVS];
+} bb_cpu_prep;
+
+padim_status bb_cpu_prep_make(const bb_weights *w, bb_cpu_prep *out);
+void bb_cpu_prep_free(bb_cpu_prep *p);
+
+/* bb_forward_cpu with the 3x3 stride-1 convs by Winograd where prep has their filters
+ * (prep NULL: bb_forward_cpu, im2col + GEMM everywhere). */
+padim_status bb_forward_cpu_ex(const bb_weights *w, const bb_cpu_prep *prep, const float *x, int n, int S,
+                               int threads, float *l1, float *l2, float *l3);
+
+/* Benchmark hook: when `seconds` is not NULL, both CPU backbones (this one and
+ * backbone_dnnl.c) add the time of each conv to seconds[conv index] and of everything
+ * else (max pool, layout reorders, shortcut copies) to seconds[BB_MAX_CONVS]. With
+ * several images in flight at once (bb_forward_cpu's one image per thread), the times
+ * are thread-seconds. Process-wide; for benchmarks/bench_backbone.c, not for concurrent use. */
+void bb_cpu_profile(double *seconds);
+double *bb_cpu_profile_get(void);
+
 #endif

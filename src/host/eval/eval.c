@@ -111,38 +111,30 @@ padim_status padim_evaluate(const padim_model *m, const padim_runtime *rt, const
     float *maps = NULL, *scores = NULL;
     uint8_t *masks = NULL, *labels = NULL;
     int *sizes = NULL; /* (2, n) widths then heights */
-    int *bsz = NULL;   /* (B, 2) width, height of the batch's images */
+    int *bsz = NULL;   /* (n, 2) width, height of each image */
     padim_scorer *sc = NULL;
     metric_curve pro = {0};
     padim_runtime rt_local;
     if (rt) rt_local = *rt;
     else padim_runtime_default(&rt_local);
-    padim_progress_fn progress = rt_local.progress;
-    rt_local.progress = NULL;
     padim_status st = padim_alloc((void **)&maps, (size_t)n * plane * sizeof(float), "evaluation maps");
     if (st == PADIM_OK) st = padim_calloc((void **)&masks, (size_t)n * plane, "evaluation masks");
     if (st == PADIM_OK) st = padim_alloc((void **)&scores, (size_t)n * sizeof(float), "scores");
     if (st == PADIM_OK) st = padim_alloc((void **)&labels, (size_t)n, "labels");
     if (st == PADIM_OK) st = padim_alloc((void **)&sizes, (size_t)(2 * n) * sizeof(int), "image sizes");
     if (st == PADIM_OK) st = padim_scorer_create(m, &rt_local, &sc);
-    /* Images are decoded in chunks of the scorer's batch (padim_runtime_batch). */
-    const int B = sc ? padim_scorer_batch(sc) : 1;
-    if (st == PADIM_OK) st = padim_alloc((void **)&bsz, (size_t)B * 2 * sizeof(int), "batch image sizes");
+    if (st == PADIM_OK) st = padim_alloc((void **)&bsz, (size_t)n * 2 * sizeof(int), "image sizes");
     if (st == PADIM_OK) snprintf(out->backend, sizeof(out->backend), "%s", padim_scorer_backend(sc));
     const double t0 = padim_now();
-    for (int64_t i = 0; st == PADIM_OK && i < n; i += B) {
-        const int nb = (int)(n - i < B ? n - i : B);
-        /* Decoded and preprocessed image by image (memory bounded by the threads, not B). */
-        st = pipeline_score_files(sc, (const char *const *)ts.paths + i, nb, bsz, scores + i,
-                                  maps + (size_t)i * plane);
-        for (int k = 0; k < nb && st == PADIM_OK; k++) {
-            sizes[i + k] = bsz[2 * k];
-            sizes[n + i + k] = bsz[2 * k + 1];
-            if (ts.has_masks && ts.mask_paths[i + k])
-                st = mask_load_eval(ts.mask_paths[i + k], ts.paths[i + k], bsz[2 * k], bsz[2 * k + 1], &m->cfg,
-                                    ts.mask_cut, masks + (size_t)(i + k) * plane);
-        }
-        if (st == PADIM_OK && progress) progress(rt_local.progress_user, "eval", i + nb, n);
+    /* Decoded and preprocessed image by image (memory bounded by the threads, not the
+     * batch), the next batch while the backend scores this one; the scorer reports progress. */
+    if (st == PADIM_OK) st = pipeline_score_files(sc, (const char *const *)ts.paths, n, bsz, scores, maps);
+    for (int64_t i = 0; i < n && st == PADIM_OK; i++) {
+        sizes[i] = bsz[2 * i];
+        sizes[n + i] = bsz[2 * i + 1];
+        if (ts.has_masks && ts.mask_paths[i])
+            st = mask_load_eval(ts.mask_paths[i], ts.paths[i], bsz[2 * i], bsz[2 * i + 1], &m->cfg, ts.mask_cut,
+                                masks + (size_t)i * plane);
     }
     const double t1 = padim_now();
     if (st == PADIM_OK) {

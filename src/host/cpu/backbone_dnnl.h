@@ -1,0 +1,37 @@
+/*
+ * backbone_dnnl.h - the CPU backbone through oneDNN (backbone_dnnl.c): the same forward
+ * pass as bb_forward_cpu (conv1 .. layer3, folded BatchNorm), as oneDNN's direct
+ * convolutions on blocked layouts with fused bias, residual sum and ReLU. Built when CMake
+ * finds oneDNN (PADIM_DNNL, Debian's libdnnl-dev); bb_forward_cpu stays the reference.
+ *
+ * A net is made for one weights set, side S and thread count; plans (primitives, weights
+ * in the layout the primitives chose, activation buffers) are made per batch size on
+ * first use and kept (two at most: the full batch and the last, shorter one).
+ */
+#ifndef PADIM_BACKBONE_DNNL_H
+#define PADIM_BACKBONE_DNNL_H
+
+#include "weights.h"
+
+typedef struct bb_dnnl_net bb_dnnl_net;
+
+/* 1 when this build has the oneDNN backbone. */
+int bb_dnnl_available(void);
+
+/* The processor's instruction set as oneDNN sees it ("avx2", "avx512_core_amx", ...). */
+const char *bb_dnnl_isa(void);
+
+/* 1 when the processor has native bf16 dot products (AVX512-BF16 or AMX). */
+int bb_dnnl_has_bf16(void);
+
+/* bf16: activations and weights rounded to bfloat16, products accumulated in float32
+ * (AVX512-BF16 / AMX); refused with a clear error where bb_dnnl_has_bf16() is 0. */
+padim_status bb_dnnl_create(const bb_weights *w, int S, int threads, int bf16, bb_dnnl_net **out);
+
+/* Same contract as bb_forward_cpu: x (n, 3, S, S) -> l1, l2, l3 (NCHW). */
+padim_status bb_dnnl_forward(bb_dnnl_net *net, const float *x, int n, float *l1, float *l2,
+                             float *l3);
+
+void bb_dnnl_destroy(bb_dnnl_net *net);
+
+#endif
