@@ -317,7 +317,7 @@ else
     cat "$LOGS/cudnn.txt"
     [ -n "$CUDNN_LIBDIR" ] || CUDNN_DESC=$(tail -n 1 "$LOGS/cudnn.txt")
     step configure 20 120 env PKG_CONFIG_PATH= cmake -S "$SRC" -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release \
-        -DPADIM_CUDA=ON -DPADIM_BUILD_TESTS=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DCMAKE_CUDA_COMPILER="$NVCC" \
+        -DPADIM_CUDA=ON -DPADIM_DNNL=OFF -DPADIM_BUILD_TESTS=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" -DCMAKE_CUDA_COMPILER="$NVCC" \
         -DPKG_CONFIG_EXECUTABLE="$KITP/bin/pkg-config" -DCMAKE_PREFIX_PATH="$KITP/usr" \
         "${CUDNN_ARGS[@]}" "${COMMIT_ARG[@]}" &&
         step build 40 300 cmake --build "$BUILD" -j "$JOBS" --target padim-gpu test_cuda_ops test_cuda_backend \

@@ -29,8 +29,13 @@ test_pkgs=(python3 python3-numpy python3-scipy python3-sklearn python3-pil pytho
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 missing=()
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]; }
 for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  installed "$p" || missing+=("$p")
+done
+# Optional packages (tools/deps.sh): only where apt knows them.
+for p in "${PADIM_OPT_PKGS[@]}"; do
+  installed "$p" || ! apt-cache show "$p" >/dev/null 2>&1 || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}" >&2
