@@ -9,8 +9,12 @@
  * and oneDNN (bb_dnnl_forward, "dnnl", when built).
  *
  *   bench_backbone [--size S] [--reps R] [--json FILE] [--only BACKBONE] [--batch N]
- *                  [--threads T] [--impl gemm,wino,dnnl] [--layers]
- *                  (defaults 256, 3, none, both, 1 and 8, 1 and 2, all three, off)
+ *                  [--threads T] [--impl gemm,wino,dnnl] [--layers] [--wino-min C]
+ *                  (defaults 256, 3, none, both, 1 and 8, 1 and 2, all three, off, 0)
+ *
+ * "wino" uses Winograd for the 3x3 stride-1 convs with at least C input channels (0: all;
+ * the CPU backend without oneDNN uses BB_WINOGRAD_MIN_CHANNELS). Its GFLOP/s are those of
+ * the direct convolution's flops (effective), so that the rows compare.
  *
  * --layers: after the timed runs, one profiled run per row (bb_cpu_profile) prints each
  * conv's share of the time and its GFLOP/s against the machine's SGEMM peak, measured
@@ -150,7 +154,7 @@ static void print_layers(const impl_run *r, const float *x, int n, float *l1, fl
 }
 
 int main(int argc, char **argv) {
-    int S = 256, reps = 3, only_batch = 0, only_threads = 0, layers = 0;
+    int S = 256, reps = 3, only_batch = 0, only_threads = 0, layers = 0, wino_min = 0;
     const char *json = NULL, *only = NULL, *impl = "gemm,wino,dnnl";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--size") && i + 1 < argc) S = atoi(argv[++i]);
@@ -161,9 +165,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) only_threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--impl") && i + 1 < argc) impl = argv[++i];
         else if (!strcmp(argv[i], "--layers")) layers = 1;
+        else if (!strcmp(argv[i], "--wino-min") && i + 1 < argc) wino_min = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--size S] [--reps R] [--json FILE] [--only resnet18|"
-                            "wide_resnet50_2] [--batch N] [--threads T] [--impl gemm,wino,dnnl] [--layers]\n", argv[0]);
+                            "wide_resnet50_2] [--batch N] [--threads T] [--impl gemm,wino,dnnl] [--layers] [--wino-min C]\n", argv[0]);
             return 2;
         }
     }
@@ -219,7 +224,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         bb_cpu_prep prep;
-        if (bb_cpu_prep_make(&w, &prep) != PADIM_OK) {
+        if (bb_cpu_prep_make(&w, wino_min, &prep) != PADIM_OK) {
             fprintf(stderr, "bench_backbone: %s\n", padim_last_error());
             return 1;
         }

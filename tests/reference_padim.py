@@ -243,8 +243,35 @@ def build_backbone(kind, weights):
     return model
 
 
+def bf16_round(t):
+    """float32 -> nearest bfloat16 (round to nearest even) -> float32."""
+    return t.to(torch.bfloat16).to(torch.float32)
+
+
+def emulate_bf16(model):
+    """The arithmetic of padim-gpu's --precision bf16 CPU backbone (oneDNN on AVX512-BF16 or
+    AMX), emulated on any CPU: the input and every conv weight rounded to bfloat16, products
+    of bf16 values accumulated in float32 (exact products, as the dot-product instructions
+    do), bias / shortcut sum / ReLU in float32, and each stored activation rounded to bf16:
+    conv outputs (but the last conv of a block, whose bias, sum and ReLU come first), the
+    downsample outputs and the block outputs. Returns the input rounding function."""
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.Conv2d):
+            mod.weight.data = bf16_round(mod.weight.data)
+    last = {"conv2"} if isinstance(model.layer1[0], torchvision.models.resnet.BasicBlock) else {"conv3"}
+    for name, mod in model.named_modules():
+        leaf = name.rpartition(".")[2]
+        if isinstance(mod, nn.Conv2d) and leaf not in last:
+            mod.register_forward_hook(lambda m, i, o: bf16_round(o))
+        if isinstance(mod, (torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck)):
+            mod.register_forward_hook(lambda m, i, o: bf16_round(o))
+    return bf16_round
+
+
 @torch.no_grad()
 def backbone_forward(model, x):
+    if getattr(model, "bf16_input", None):
+        x = model.bf16_input(x)
     x = model.relu(model.bn1(model.conv1(x)))
     x = model.maxpool(x)
     l1 = model.layer1(x)
@@ -362,6 +389,8 @@ def main(argv=None):
     ap.add_argument("--make-wrn-weights", help="write seeded random WRN50 safetensors")
     ap.add_argument("--wrn-seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--bf16-backbone", action="store_true",
+                    help="emulate the bf16 CPU backbone (bf16 inputs/weights/activations, f32 sums)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -405,6 +434,8 @@ def main(argv=None):
 
     weights = load_weights(args.weights)
     model = build_backbone(args.backbone, weights)
+    if args.bf16_backbone:
+        model.bf16_input = emulate_bf16(model)
     C = {"resnet18": 448, "wide_resnet50_2": 1792}[args.backbone]
     idx = sample_idx(args.seed, C, args.d)
     os.makedirs(args.out, exist_ok=True)

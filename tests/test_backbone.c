@@ -170,7 +170,7 @@ int main(int argc, char **argv) {
         CHECK_OK(bb_weights_load(path, PADIM_BACKBONE_WIDE_RESNET50_2, &w));
         if (test_failures) return test_finish("test_backbone --wrn50");
         bb_cpu_prep prep;
-        CHECK_OK(bb_cpu_prep_make(&w, &prep));
+        CHECK_OK(bb_cpu_prep_make(&w, 0, &prep));
         for (int i = 0; i < N_FIXTURES; i++) run_fixture(&w, &prep, argv[2], "wrn50", fixtures[i]);
         bb_cpu_prep_free(&prep);
         bb_weights_free(&w);
@@ -191,7 +191,7 @@ int main(int argc, char **argv) {
     char dir[1100];
     snprintf(dir, sizeof(dir), "%s", golden_path("backbone"));
     bb_cpu_prep prep;
-    CHECK_OK(bb_cpu_prep_make(&w, &prep));
+    CHECK_OK(bb_cpu_prep_make(&w, 0, &prep));
     for (int i = 0; i < N_FIXTURES; i++) run_fixture(&w, &prep, dir, "r18", fixtures[i]);
     bb_cpu_prep_free(&prep);
     bb_weights_free(&w);

@@ -57,6 +57,20 @@ printf 'backbone: resnet18\nbatchsize: 3\n' > "$tmp/bad.yaml"
 expect_error "unknown config key" "bad.yaml.*unknown key 'batchsize'" "$bin" fit --config "$tmp/bad.yaml" "$tmp/good" -o "$tmp/out7.padim"
 expect_error "output folder missing" "nodir" "$bin" fit "${fast[@]}" "$tmp/good" -o "$tmp/nodir/m.padim"
 expect_absent "output folder missing" "$tmp/nodir"
+# CPU precisions: fp16/tf32 are CUDA's; bf16 needs bf16 dot products (AVX512-BF16 / AMX) and
+# oneDNN, else a clear refusal that names what is missing.
+expect_error "fp16 on the CPU" "fp16 applies to the CUDA backbone only" "$bin" fit "${fast[@]}" --precision fp16 "$tmp/good" -o "$tmp/out8.padim"
+expect_absent "fp16 on the CPU" "$tmp/out8.padim"
+if grep -qwE "avx512_bf16|amx_bf16" /proc/cpuinfo && [ "$("$bin" --version | grep -c oneDNN)" -gt 0 ]; then
+  if "$bin" fit "${fast[@]}" --precision bf16 "$tmp/good" -o "$tmp/bf16.padim" >/dev/null 2>"$tmp/bf16.err"; then
+    echo "ok   bf16 on a CPU with bf16 dot products: fitted"
+  else
+    echo "FAIL bf16 fit on a bf16 CPU:" >&2; cat "$tmp/bf16.err" >&2; fails=$((fails + 1))
+  fi
+else
+  expect_error "bf16 on a CPU without it" "bf16.*(AVX512-BF16 or AMX|oneDNN)" "$bin" fit "${fast[@]}" --precision bf16 "$tmp/good" -o "$tmp/out8.padim"
+  expect_absent "bf16 on a CPU without it" "$tmp/out8.padim"
+fi
 
 # A valid small model, then broken copies of it.
 if ! "$bin" fit "${fast[@]}" "$tmp/good" -o "$tmp/model.padim" >/dev/null 2>"$tmp/fit.err"; then

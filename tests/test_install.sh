@@ -33,7 +33,7 @@ echo "exports: $(echo "$exported" | wc -l) padim_ functions, all declared in pad
 
 # The installed CLI, run from outside the source tree, finds configs/weights in its prefix.
 cd "$TMP"
-data=$(PADIM_HOME= "$P/bin/padim-gpu" --version | sed 's/.*configs and weights: //; s/)$//')
+data=$(PADIM_HOME= "$P/bin/padim-gpu" --version | sed -n '1{s/.*configs and weights: //; s/)$//; p}')
 [ "$(cd "$data" && pwd -P)" = "$(cd "$P/share/padim-gpu" && pwd -P)" ] || fail "installed CLI uses $data, not its prefix"
 PADIM_HOME= "$P/bin/padim-gpu" demo -o "$TMP/demo" --device cpu >/dev/null 2>"$TMP/demo.log" || { cat "$TMP/demo.log"; fail "installed demo"; }
 model=$TMP/demo/model.padim

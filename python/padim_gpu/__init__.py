@@ -572,8 +572,9 @@ def find_regions(map, threshold) -> list:
 class Scorer:
     """A scoring session (padim_scorer): the backend and, on CUDA, the device copy of the
     model. device: "auto" | "cpu" | "cuda" | "cuda:N"; threads: CPU threads (0 = all cores);
-    precision: backbone precision on CUDA; batch: images per batch (where the installed
-    padim_runtime has it; default the model's); progress: fn(stage, done, total)."""
+    precision: backbone precision (fp32: exact; tf32/fp16/bf16 on CUDA, bf16 also on CPUs
+    with AVX512-BF16 or AMX); batch: images per batch (where the installed padim_runtime has
+    it; default the model's); progress: fn(stage, done, total)."""
 
     def __init__(self, model: Model, device="auto", threads=0, *, gpu=None, precision="fp32",
                  batch=None, progress=None):

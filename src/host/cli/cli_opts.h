@@ -50,7 +50,8 @@ enum cli_option_group {
     "  --device cpu|cuda|auto   backend (default auto: CUDA when built and a GPU works)\n"     \
     "  --gpu N                  CUDA device ordinal (default 0)\n"                             \
     "  --threads N              CPU threads (default: all cores)\n"                            \
-    "  --precision fp32|tf32|fp16|bf16  backbone precision on CUDA (default fp32, exact)\n"     \
+    "  --precision fp32|tf32|fp16|bf16  backbone precision (default fp32, exact); on the CPU\n" \
+    "                           bf16 only, on processors with AVX512-BF16 or AMX\n"          \
     "  --max-pixels N           refuse images above N pixels, from the file's header, before\n" \
     "                           decoding (default: the config's max_pixels, else 256 M)\n"
 #define CLI_BASE_HELP                                                                         \

@@ -6,6 +6,7 @@
  */
 #include "cli_util.h"
 #include "commands.h"
+#include "cpu/backbone_dnnl.h"
 #include "padim.h"
 
 #include <stdio.h>
@@ -45,6 +46,10 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "--version")) {
         printf("padim-gpu %s (library %s; configs and weights: %s)\n", PADIM_VERSION_STRING, padim_version(),
                cli_data_dir());
+        if (bb_dnnl_available())
+            printf("CPU backbone: oneDNN (%s%s)\n", bb_dnnl_isa(), bb_dnnl_has_bf16() ? ", bf16" : "");
+        else
+            printf("CPU backbone: OpenBLAS im2col + Winograd (built without oneDNN)\n");
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)

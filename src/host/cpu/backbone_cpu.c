@@ -325,11 +325,11 @@ static void forward_image(const bb_weights *wt, const bb_cpu_prep *prep, const f
 #undef WINO
 }
 
-padim_status bb_cpu_prep_make(const bb_weights *w, bb_cpu_prep *out) {
+padim_status bb_cpu_prep_make(const bb_weights *w, int min_channels, bb_cpu_prep *out) {
     memset(out, 0, sizeof(*out));
     for (int i = 0; i < w->spec.n_convs; i++) {
         const bb_conv_spec *cs = &w->spec.convs[i];
-        if (cs->k != 3 || cs->stride != 1 || cs->pad != 1) continue;
+        if (cs->k != 3 || cs->stride != 1 || cs->pad != 1 || cs->cin < min_channels) continue;
         padim_status st = wino_filters(w->w[i], cs->cout, cs->cin, &out->U[i]);
         if (st != PADIM_OK) {
             bb_cpu_prep_free(out);

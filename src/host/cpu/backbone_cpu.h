@@ -16,12 +16,18 @@ padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, i
                             float *l1, float *l2, float *l3);
 
 /* Precomputed per weights set for bb_forward_cpu_ex: the Winograd F(2x2, 3x3) filters
- * (winograd.h) of every 3x3 stride-1 conv (NULL elsewhere: those stay im2col + GEMM). */
+ * (winograd.h) of the 3x3 stride-1 convs with at least min_channels input channels (NULL
+ * elsewhere: those stay im2col + GEMM). Measured on the 2-core dev machine (one thread,
+ * R18 at 256x256, benchmarks/RESULTS.md): Winograd is 1.5x faster than im2col + GEMM at
+ * 256 channels (16x16), even at 128 (32x32) and 2x slower at 64 (64x64), where its
+ * transforms cost more than the multiplies it saves; the CPU backend uses
+ * BB_WINOGRAD_MIN_CHANNELS. */
+#define BB_WINOGRAD_MIN_CHANNELS 256
 typedef struct bb_cpu_prep {
     float *U[BB_MAX_CONVS];
 } bb_cpu_prep;
 
-padim_status bb_cpu_prep_make(const bb_weights *w, bb_cpu_prep *out);
+padim_status bb_cpu_prep_make(const bb_weights *w, int min_channels, bb_cpu_prep *out);
 void bb_cpu_prep_free(bb_cpu_prep *p);
 
 /* bb_forward_cpu with the 3x3 stride-1 convs by Winograd where prep has their filters

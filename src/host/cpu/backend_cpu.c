@@ -18,7 +18,8 @@ typedef struct cpu_ctx {
     backend_setup setup;
     const bb_weights *w;
     int threads;
-    bb_dnnl_net *dnnl;  /* the oneDNN backbone, or NULL: im2col + OpenBLAS (bb_forward_cpu) */
+    bb_dnnl_net *dnnl;  /* the oneDNN backbone, or NULL: im2col + OpenBLAS (bb_forward_cpu_ex) */
+    bb_cpu_prep prep;   /* Winograd filters of the im2col path (none: the pure reference) */
     backend_dims d; /* sizes; d.max_batch is what the caller may pass */
     float *l1, *l2, *l3; /* (B, C1, H, W), (B, C2, h2, h2), (B, C3, h3, h3) */
     float *emb;          /* (B, P, D) */
@@ -39,6 +40,7 @@ static void cpu_destroy(void *p) {
     cpu_ctx *c = p;
     if (!c) return;
     bb_dnnl_destroy(c->dnnl);
+    bb_cpu_prep_free(&c->prep);
     free(c->l1);
     free(c->l2);
     free(c->l3);
@@ -74,20 +76,30 @@ static padim_status cpu_create(const backend_setup *s, void **out) {
         cpu_destroy(c);
         return st;
     }
-    /* The backbone: oneDNN where built (PADIM_CPU_BACKBONE=gemm picks the im2col + OpenBLAS
-     * reference instead); bf16 only through oneDNN, on processors with bf16 dot products. */
+    /* The backbone (PADIM_CPU_BACKBONE, README "CPU backbone"): dnnl = oneDNN (the default
+     * where built); wino = im2col + OpenBLAS with Winograd for the wide 3x3 convs (the default
+     * without oneDNN); gemm = im2col + OpenBLAS everywhere (the reference). bf16 only through
+     * oneDNN, on processors with bf16 dot products. */
     const int bf16 = s->rt && s->rt->precision == PADIM_PRECISION_BF16;
     const char *pick = getenv("PADIM_CPU_BACKBONE");
-    const int want_gemm = pick && strcmp(pick, "gemm") == 0;
-    if (pick && !want_gemm && strcmp(pick, "dnnl") != 0) st = padim_fail(PADIM_ERR_ARG, "PADIM_CPU_BACKBONE is '%s': expected gemm or dnnl", pick);
-    else if (bf16 && want_gemm) st = padim_fail(PADIM_ERR_ARG, "--precision bf16 needs the oneDNN backbone (PADIM_CPU_BACKBONE=gemm is set)");
-    else if (bf16 || (!want_gemm && bb_dnnl_available())) st = bb_dnnl_create(c->w, c->d.S, c->threads, bf16, &c->dnnl);
+    if (pick && !*pick) pick = NULL;
+    const int want_dnnl = pick ? !strcmp(pick, "dnnl") : bb_dnnl_available() || bf16;
+    if (pick && strcmp(pick, "dnnl") && strcmp(pick, "gemm") && strcmp(pick, "wino"))
+        st = padim_fail(PADIM_ERR_ARG, "PADIM_CPU_BACKBONE is '%s': expected dnnl, wino or gemm", pick);
+    else if (bf16 && !want_dnnl)
+        st = padim_fail(PADIM_ERR_ARG, "--precision bf16 needs the oneDNN backbone (PADIM_CPU_BACKBONE=%s is set)", pick);
+    else if (want_dnnl)
+        st = bb_dnnl_create(c->w, c->d.S, c->threads, bf16, &c->dnnl);
+    else if (!pick || !strcmp(pick, "wino"))
+        st = bb_cpu_prep_make(c->w, BB_WINOGRAD_MIN_CHANNELS, &c->prep);
     if (st != PADIM_OK) {
         cpu_destroy(c);
         return st;
     }
-    snprintf(c->desc, sizeof(c->desc), "cpu (%d threads, %s%s)", c->threads, c->dnnl ? "oneDNN " : "OpenBLAS",
-             c->dnnl ? bb_dnnl_isa() : "");
+    int n_wino = 0;
+    for (int i = 0; i < BB_MAX_CONVS; i++) n_wino += c->prep.U[i] != NULL;
+    snprintf(c->desc, sizeof(c->desc), "cpu (%d threads, %s%s)", c->threads,
+             c->dnnl ? "oneDNN " : n_wino ? "OpenBLAS + Winograd" : "OpenBLAS", c->dnnl ? bb_dnnl_isa() : "");
     if (bf16) strncat(c->desc, ", bf16", sizeof(c->desc) - strlen(c->desc) - 1);
     *out = c;
     return PADIM_OK;
@@ -113,7 +125,7 @@ static padim_status cpu_embed(cpu_ctx *c, const float *x, int n) {
     if (c->dnnl)
         PADIM_TRY(bb_dnnl_forward(c->dnnl, x, n, c->l1, c->l2, c->l3));
     else
-        PADIM_TRY(bb_forward_cpu(c->w, x, n, c->d.S, c->threads, c->l1, c->l2, c->l3));
+        PADIM_TRY(bb_forward_cpu_ex(c->w, &c->prep, x, n, c->d.S, c->threads, c->l1, c->l2, c->l3));
     if (tm) lap(c, &t, &tm->backbone);
     op_embed_cpu(c->l1, c->l2, c->l3, n, sp->channels[0], sp->channels[1], sp->channels[2], c->d.H,
                  c->d.W, c->d.h2, c->d.h2, c->d.h3, c->d.h3, c->setup.idx, c->d.D, c->emb, c->threads);
