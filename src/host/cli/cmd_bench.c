@@ -15,6 +15,7 @@
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
+#include "batch_pipe.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -183,6 +184,41 @@ typedef struct bench_score {
     padim_stage_times t;
 } bench_score;
 
+/* From files as `padim-gpu score` does it: each batch decoded in parallel on a second
+ * thread while the previous one is scored (batch_pipe.h; PADIM_OVERLAP=0: in turn). */
+typedef struct bench_pass {
+    padim_scorer *sc;
+    const bench_inputs *in;
+    const padim_runtime *rt;
+    const padim_decode_options *dopt;
+    int batch;
+    padim_image *chunk[2];
+    float *scores;
+    double decode; /* seconds in the decoding thread */
+} bench_pass;
+
+static int pass_nb(const bench_pass *p, int64_t k) {
+    const int64_t i = k * p->batch;
+    return (int)(p->in->n - i < p->batch ? p->in->n - i : p->batch);
+}
+
+static padim_status pass_decode(void *u, int64_t k, int slot) {
+    bench_pass *p = u;
+    const double t0 = cli_now();
+    padim_status st = padim_images_load_ex((const char *const *)p->in->paths + k * p->batch, pass_nb(p, k),
+                                           p->rt->threads, p->dopt, p->chunk[slot]);
+    p->decode += cli_now() - t0;
+    return st;
+}
+
+static padim_status pass_score(void *u, int64_t k, int slot) {
+    bench_pass *p = u;
+    const int nb = pass_nb(p, k);
+    padim_status st = padim_score_images(p->sc, p->chunk[slot], nb, p->scores + k * p->batch, NULL);
+    for (int q = 0; q < nb; q++) padim_image_free(&p->chunk[slot][q]);
+    return st;
+}
+
 /* Score all n images at one batch size: a warm-up batch, then the timed pass (from files
  * with parallel decode of each batch, what `padim-gpu score` does, or from decoded images). */
 static padim_status score_at(const padim_model *m, const padim_runtime *rt, const bench_inputs *in, int batch,
@@ -202,23 +238,27 @@ static padim_status score_at(const padim_model *m, const padim_runtime *rt, cons
     if (st == PADIM_OK) st = padim_scorer_create(m, &r2, &sc);
     out->t = (padim_stage_times){0}; /* the timed pass only, not the scorer's creation */
     const double t0 = cli_now();
-    padim_image *chunk = in->paths ? calloc((size_t)batch, sizeof(padim_image)) : NULL;
     padim_model_info minfo;
     padim_model_get_info(m, &minfo);
     padim_decode_options dopt; /* --max-pixels, else the model's config, else the default */
     padim_decode_options_resolve(rt, &minfo.config, &dopt);
-    for (int64_t i = 0; st == PADIM_OK && in->paths && i < in->n; i += batch) {
-        const int nb = (int)(in->n - i < batch ? in->n - i : batch);
-        const double td = cli_now();
-        st = padim_images_load_ex((const char *const *)in->paths + i, nb, rt->threads, &dopt, chunk);
-        out->t.decode += cli_now() - td;
-        if (st == PADIM_OK) st = padim_score_images(sc, chunk, nb, scores + i, NULL);
-        for (int k = 0; k < nb; k++) padim_image_free(&chunk[k]);
+    bench_pass pass = {.sc = sc, .in = in, .rt = rt, .dopt = &dopt, .batch = batch, .scores = scores};
+    if (in->paths) {
+        pass.chunk[0] = calloc((size_t)batch, sizeof(padim_image));
+        pass.chunk[1] = calloc((size_t)batch, sizeof(padim_image));
+        if (!pass.chunk[0] || !pass.chunk[1]) st = PADIM_ERR_NOMEM;
+        const char *ov = getenv("PADIM_OVERLAP");
+        if (st == PADIM_OK)
+            st = batch_pipe_run((in->n + batch - 1) / batch, pass_decode, pass_score, &pass, !(ov && !strcmp(ov, "0")));
+        out->t.decode += pass.decode;
+        for (int sl = 0; sl < 2; sl++) {
+            for (int q = 0; pass.chunk[sl] && q < batch; q++) padim_image_free(&pass.chunk[sl][q]);
+            free(pass.chunk[sl]);
+        }
     }
     if (st == PADIM_OK && !in->paths) st = padim_score_images(sc, in->imgs, in->n, scores, NULL);
     out->e2e = (double)in->n / (cli_now() - t0);
     out->tensor = (double)in->n / (out->t.backbone + out->t.embed + out->t.mahalanobis + out->t.map);
-    free(chunk);
     free(scores);
     padim_scorer_free(sc);
     return st;
