@@ -72,10 +72,13 @@ static void run_fixture(const bb_weights *w, const bb_cpu_prep *prep, const char
         out[L] = malloc(sizeof(float) * (size_t)ref[L].count);
     }
     if (test_failures) return;
-    /* runs: 0 = OpenBLAS; 1 = Winograd; 2, 3 = oneDNN on all n images (fresh plan, reused
-     * plan); 4 = oneDNN on the first image alone (compared with the first image's golden) */
-    static const char *const run_name[5] = {"openblas", "winograd", "onednn", "onednn again", "onednn n=1"};
-    const int runs = bb_dnnl_available() ? 5 : 2;
+    /* runs: 0 = OpenBLAS; 1 = Winograd; 2, 3 = oneDNN (with its default Winograd steps) on
+     * all n images (fresh plan, reused plan); 4 = oneDNN on the first image alone (compared
+     * with the first image's golden); 5 = oneDNN with Winograd for every 3x3 stride-1 conv
+     * (PADIM_WINOGRAD_MIN=8); 6 = oneDNN's direct convs only (PADIM_WINOGRAD_MIN=0) */
+    static const char *const run_name[7] = {"openblas",   "winograd",         "onednn",       "onednn again",
+                                            "onednn n=1", "onednn+winograd all", "onednn direct"};
+    const int runs = bb_dnnl_available() ? 7 : 2;
     for (int threads = 1; threads <= 2; threads++) {
         bb_dnnl_net *net = NULL;
         if (runs > 2) CHECK_OK(bb_dnnl_create(w, S, threads, 0, &net));
@@ -83,6 +86,12 @@ static void run_fixture(const bb_weights *w, const bb_cpu_prep *prep, const char
             const int nn = run == 4 ? 1 : n;
             for (int L = 0; L < 3; L++)
                 for (int64_t i = 0; i < ref[L].count; i++) out[L][i] = NAN; /* every value written */
+            if (run >= 5) { /* a net of its own with the Winograd threshold of this run */
+                bb_dnnl_destroy(net);
+                setenv("PADIM_WINOGRAD_MIN", run == 5 ? "8" : "0", 1);
+                CHECK_OK(bb_dnnl_create(w, S, threads, 0, &net));
+                unsetenv("PADIM_WINOGRAD_MIN");
+            }
             if (run == 0)
                 CHECK_OK(bb_forward_cpu(w, x, n, S, threads, out[0], out[1], out[2]));
             else if (run == 1)

@@ -26,7 +26,11 @@
  */
 #include "backbone_dnnl.h"
 #include "backbone_cpu.h"
+#include "blas_threads.h"
 #include "common.h"
+#include "winograd_blocked.h"
+
+#include <stdlib.h>
 
 #include <omp.h>
 #include <stdint.h>
@@ -39,8 +43,16 @@
 #define DN_MAX_STEPS 256
 #define DN_MAX_MEMS 512
 
+typedef struct dn_wino {
+    const float *U, *bias;
+    const float *src;
+    float *dst;
+    int C, H, K, sum, relu;
+} dn_wino;
+
 typedef struct dn_step {
-    dnnl_primitive_t prim; /* NULL: a copy of `bytes` from `from` to `to` */
+    dnnl_primitive_t prim; /* NULL: a Winograd conv (wino.U set) or a copy of `bytes` */
+    dn_wino wino;
     int nargs;
     dnnl_exec_arg_t args[4];
     const void *from;
@@ -59,6 +71,8 @@ typedef struct dn_plan {
     int nprims;
     void *act[4];          /* activation buffers (blocked) */
     void *xin;             /* bf16 copy of the input (bf16 mode) */
+    float *wscratch[256];  /* per-thread scratch of the Winograd steps */
+    int64_t wscratch_floats;
     dnnl_memory_t x_user;  /* (n, 3, S, S) f32 nchw: the caller's x */
     dnnl_memory_t out_user[3];
 } dn_plan;
@@ -69,6 +83,9 @@ struct bb_dnnl_net {
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     dnnl_format_tag_t blocked; /* nChw8c or nChw16c */
+    int bs;                    /* its block: 8 or 16 */
+    int wino_min;              /* Winograd for 3x3 stride-1 convs with >= this many inputs; 0: never */
+    float *wU[BB_MAX_CONVS];   /* their filters (winograd_blocked.h), shared by the plans */
     dn_plan *plans[2];
 };
 
@@ -167,6 +184,16 @@ static padim_status plan_reorder(bb_dnnl_net *net, dn_plan *p, dnnl_memory_t src
 static padim_status plan_conv(bb_dnnl_net *net, dn_plan *p, int ci, int h, void *src,
                               dnnl_memory_t src_mem, void *dst, int sum, int relu) {
     const bb_conv_spec *cs = &net->w->spec.convs[ci];
+    if (net->wino_min > 0 && !net->bf16 && !src_mem && cs->k == 3 && cs->stride == 1 && cs->pad == 1 &&
+        cs->cin >= net->wino_min && cs->cin % net->bs == 0 && cs->cout % net->bs == 0) {
+        if (!net->wU[ci]) PADIM_TRY(winob_filters(net->w->w[ci], cs->cout, cs->cin, &net->wU[ci]));
+        dn_step *st = plan_step(p, NULL);
+        st->slot = ci;
+        st->wino = (dn_wino){net->wU[ci], net->w->b[ci], src, dst, cs->cin, h, cs->cout, sum, relu};
+        const int64_t f = winob_scratch_floats(cs->cin, cs->cout, h);
+        if (f > p->wscratch_floats) p->wscratch_floats = f;
+        return PADIM_OK;
+    }
     const dnnl_data_type_t dt = net->bf16 ? dnnl_bf16 : dnnl_f32;
     const int ho = out_side(h, cs);
     dnnl_memory_desc_t smd, wmd, bmd, dmd;
@@ -235,6 +262,7 @@ static void plan_free(dn_plan *p) {
     for (int i = 0; i < p->nprims; i++) dnnl_primitive_destroy(p->prims[i]);
     for (int i = 0; i < p->nmems; i++) dnnl_memory_destroy(p->mems[i]);
     for (int i = 0; i < 4; i++) free(p->act[i]);
+    for (int i = 0; i < 256; i++) free(p->wscratch[i]);
     free(p->xin);
     free(p);
 }
@@ -355,6 +383,9 @@ static padim_status plan_build(bb_dnnl_net *net, dn_plan *p) {
         PADIM_TRY(plan_mem(p, net->engine, &umd, DNNL_MEMORY_NONE, &p->out_user[L]));
         PADIM_TRY(plan_reorder(net, p, bm, p->out_user[L], 0));
     }
+    for (int t = 0; p->wscratch_floats > 0 && t < net->threads; t++)
+        PADIM_TRY(padim_alloc_aligned((void **)&p->wscratch[t], sizeof(float) * (size_t)p->wscratch_floats,
+                                      "Winograd scratch"));
     return PADIM_OK;
 }
 
@@ -373,9 +404,11 @@ padim_status bb_dnnl_create(const bb_weights *w, int S, int threads, int bf16, b
     net->threads = padim_thread_count(threads);
     net->bf16 = bf16;
     const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
-    net->blocked = (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core
-                       ? dnnl_nChw16c
-                       : dnnl_nChw8c;
+    net->bs = (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core ? 16 : 8;
+    net->blocked = net->bs == 16 ? dnnl_nChw16c : dnnl_nChw8c;
+    const char *wm = getenv("PADIM_WINOGRAD_MIN");
+    net->wino_min = wm && *wm ? atoi(wm) : BB_DNNL_WINOGRAD_MIN;
+    if (net->threads > 256) net->threads = 256;
     dnnl_status_t s = dnnl_engine_create(&net->engine, dnnl_cpu, 0);
     if (s == dnnl_success) s = dnnl_stream_create(&net->stream, net->engine, dnnl_stream_default_flags);
     if (s != dnnl_success) {
@@ -389,6 +422,7 @@ padim_status bb_dnnl_create(const bb_weights *w, int S, int threads, int bf16, b
 void bb_dnnl_destroy(bb_dnnl_net *net) {
     if (!net) return;
     for (int i = 0; i < 2; i++) plan_free(net->plans[i]);
+    for (int i = 0; i < BB_MAX_CONVS; i++) free(net->wU[i]);
     if (net->stream) dnnl_stream_destroy(net->stream);
     if (net->engine) dnnl_engine_destroy(net->engine);
     free(net);
@@ -402,7 +436,12 @@ static padim_status run_plan(bb_dnnl_net *net, dn_plan *p, const float *x, float
     for (int i = 0; i < p->nsteps; i++) {
         const dn_step *s = &p->steps[i];
         const double t0 = prof ? padim_now() : 0;
-        if (!s->prim) {
+        if (s->wino.U) {
+            const dn_wino *w = &s->wino;
+            DN(dnnl_stream_wait(net->stream), "stream");
+            winob_conv3x3(w->U, w->bias, w->src, p->n, w->C, w->H, w->H, w->K, w->dst, w->sum, w->relu, net->bs,
+                          p->wscratch, net->threads);
+        } else if (!s->prim) {
             DN(dnnl_stream_wait(net->stream), "stream");
             memcpy(s->to, s->from, s->bytes);
         } else {
@@ -442,7 +481,11 @@ padim_status bb_dnnl_forward(bb_dnnl_net *net, const float *x, int n, float *l1,
             }
         }
     }
-    if (st == PADIM_OK) st = run_plan(net, p, x, l1, l2, l3);
+    if (st == PADIM_OK) {
+        cpu_blas_single_begin(); /* the Winograd steps' GEMMs run inside our threads */
+        st = run_plan(net, p, x, l1, l2, l3);
+        cpu_blas_single_end();
+    }
     omp_set_num_threads(saved);
     return st;
 }

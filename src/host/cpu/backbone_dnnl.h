@@ -15,6 +15,12 @@
 
 typedef struct bb_dnnl_net bb_dnnl_net;
 
+/* fp32 nets run the 3x3 stride-1 convolutions with at least this many input channels by
+ * Winograd F(2x2, 3x3) on the blocked layout (winograd_blocked.h) instead of oneDNN's direct
+ * kernel; PADIM_WINOGRAD_MIN in the environment overrides it (0: never). Measured per layer
+ * in benchmarks/RESULTS.md. */
+#define BB_DNNL_WINOGRAD_MIN 128
+
 /* 1 when this build has the oneDNN backbone. */
 int bb_dnnl_available(void);
 
