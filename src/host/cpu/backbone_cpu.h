@@ -17,12 +17,11 @@ padim_status bb_forward_cpu(const bb_weights *w, const float *x, int n, int S, i
 
 /* Precomputed per weights set for bb_forward_cpu_ex: the Winograd F(2x2, 3x3) filters
  * (winograd.h) of the 3x3 stride-1 convs with at least min_channels input channels (NULL
- * elsewhere: those stay im2col + GEMM). Measured on the 2-core dev machine (one thread,
- * R18 at 256x256, benchmarks/RESULTS.md): Winograd is 1.5x faster than im2col + GEMM at
- * 256 channels (16x16), even at 128 (32x32) and 2x slower at 64 (64x64), where its
- * transforms cost more than the multiplies it saves; the CPU backend uses
- * BB_WINOGRAD_MIN_CHANNELS. */
-#define BB_WINOGRAD_MIN_CHANNELS 256
+ * elsewhere: those stay im2col + GEMM). Measured on the 2-core dev machine (R18 at
+ * 256x256, batch 16, 2 threads, benchmarks/RESULTS.md): faster than im2col + GEMM at every
+ * width, 1.15x at 64 channels (64x64) to 1.6x at 128 and 256; the CPU backend without
+ * oneDNN uses BB_WINOGRAD_MIN_CHANNELS. */
+#define BB_WINOGRAD_MIN_CHANNELS 64
 typedef struct bb_cpu_prep {
     float *U[BB_MAX_CONVS];
 } bb_cpu_prep;
