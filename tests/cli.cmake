@@ -21,6 +21,9 @@ if(PADIM_CUDA)
   set_tests_properties(wrn50_cuda_parity PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800 LABELS cuda
                        ENVIRONMENT "PADIM_SHARED=${PADIM_SHARED_DIR};PADIM_PYTHON=${PADIM_PYTHON}")
 endif()
+# Decoding overlapped with the backend changes no number (and keeps decode errors clear).
+add_test(NAME overlap_consistency COMMAND ${CMAKE_SOURCE_DIR}/tests/test_overlap.sh $<TARGET_FILE:padim-gpu>)
+set_tests_properties(overlap_consistency PROPERTIES TIMEOUT 300)
 # Installed like a library: cmake --install, pkg-config / find_package consumers, the .deb.
 add_test(NAME install_consumers COMMAND ${CMAKE_SOURCE_DIR}/tests/test_install.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(install_consumers PROPERTIES TIMEOUT 600)

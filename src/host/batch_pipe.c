@@ -46,9 +46,9 @@ padim_status batch_pipe_run(int64_t n_batches, batch_pipe_fn produce, batch_pipe
                             int overlap) {
     if (n_batches <= 0) return PADIM_OK;
     if (!overlap || n_batches == 1) {
-        for (int64_t k = 0; k < n_batches; k++) {
-            PADIM_TRY(produce(user, k, (int)(k & 1)));
-            PADIM_TRY(consume(user, k, (int)(k & 1)));
+        for (int64_t k = 0; k < n_batches; k++) { /* one slot is enough (the caller may have only one) */
+            PADIM_TRY(produce(user, k, 0));
+            PADIM_TRY(consume(user, k, 0));
         }
         return PADIM_OK;
     }

@@ -11,8 +11,8 @@
  * order. The first error of either side stops both; an error of the producer is raised
  * again on the calling thread with its message (padim_last_error is per thread).
  *
- * overlap = 0 runs produce and consume alternately on the calling thread (no thread):
- * for a single batch, and where the caller wants strict sequencing.
+ * overlap = 0 (and a single batch) runs produce and consume alternately on the calling
+ * thread, no thread, always in slot 0: a caller that does not overlap needs one slot only.
  */
 #ifndef PADIM_BATCH_PIPE_H
 #define PADIM_BATCH_PIPE_H
