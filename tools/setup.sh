@@ -6,7 +6,8 @@
 #   tools/setup.sh build  install what is missing, build only
 #
 # Builds into ./build (Release). The CUDA backend is compiled when nvcc is found (on PATH
-# or in /usr/local/cuda/bin); set PADIM_CUDA=OFF to skip it. Needs root (or sudo) only to
+# or in /usr/local/cuda/bin); set PADIM_CUDA=OFF to skip it. PADIM_DNNL=AUTO|ON|OFF: the
+# oneDNN CPU backbone (default AUTO: when oneDNN 2.x is installed; setup installs it where apt has it). Needs root (or sudo) only to
 # install missing Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,7 @@ for p in "${pkgs[@]}"; do
   installed "$p" || missing+=("$p")
 done
 # Optional packages (tools/deps.sh): only where apt knows them.
+[ "${PADIM_DNNL:-AUTO}" = OFF ] && PADIM_OPT_PKGS=()
 for p in "${PADIM_OPT_PKGS[@]}"; do
   installed "$p" || ! apt-cache show "$p" >/dev/null 2>&1 || missing+=("$p")
 done
@@ -51,7 +53,7 @@ cuda=${PADIM_CUDA:-}
 if [ -z "$cuda" ]; then command -v nvcc >/dev/null 2>&1 && cuda=ON || cuda=OFF; fi
 
 jobs=$(nproc)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPADIM_CUDA="$cuda" >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPADIM_CUDA="$cuda" -DPADIM_DNNL="${PADIM_DNNL:-AUTO}" >/dev/null
 cmake --build build -j "$jobs"
 
 case "$mode" in
