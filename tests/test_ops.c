@@ -363,7 +363,8 @@ int main(void) {
     test_stats_not_pd();
     test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 1);
     test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 14);
-    test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 1);
+    test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 1); /* N 4: packed rows */
+    test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 3); /* N 12: TRMM */
     test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 0);
     test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 0);
     test_upsample("u1");

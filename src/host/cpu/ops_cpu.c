@@ -205,12 +205,56 @@ padim_status op_stats_finalize_cpu(int64_t n, int P, int D, const float *shift,
  * (L z_n)^T), dist = sqrt of the row's squared norm accumulated in double. One read of
  * the factor per batch; STRMM beat SGEMM and a packed dot-product loop (D = 100 and 550,
  * N = 8..64) on the dev machine. */
+/* Few images: y = L^-1 z straight from the packed rows, each row read once for all the
+ * images; unpacking L (D x D per position, 164 MB of writes per image for R18) and a
+ * TRMM of one row cost 8x more at batch 1 than this. Eight partial sums per dot product
+ * (vectorized, fixed order: the result does not depend on the thread count). */
+enum { MAHAL_PACKED_MAX_N = 8 };
+
+static void mahalanobis_packed(const float *emb, int N, int P, int D, const float *mean, const float *factor,
+                               float *dist, int nt) {
+    const int64_t T = padim_tri(D);
+#pragma omp parallel num_threads(nt)
+    {
+        float *z = scratch_alloc(sizeof(float) * (size_t)MAHAL_PACKED_MAX_N * (size_t)D);
+#pragma omp for schedule(static)
+        for (int p = 0; p < P; p++) {
+            const float *f = factor + (int64_t)p * T;
+            const float *mu = mean + (int64_t)p * D;
+            double q[MAHAL_PACKED_MAX_N] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *x = emb + ((int64_t)n * P + p) * D;
+                for (int d = 0; d < D; d++) z[n * D + d] = x[d] - mu[d];
+            }
+            for (int i = 0; i < D; i++) {
+                const float *row = f + padim_tri(i); /* L^-1 row i: columns 0..i */
+                const int len = i + 1, len8 = len / 8 * 8;
+                for (int n = 0; n < N; n++) {
+                    const float *zn = z + n * D;
+                    float acc[8] = {0};
+                    for (int j = 0; j < len8; j += 8)
+                        for (int l = 0; l < 8; l++) acc[l] += row[j + l] * zn[j + l];
+                    float y = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+                    for (int j = len8; j < len; j++) y += row[j] * zn[j];
+                    q[n] += (double)y * (double)y;
+                }
+            }
+            for (int n = 0; n < N; n++) dist[(int64_t)n * P + p] = (float)sqrt(q[n] > 0.0 ? q[n] : 0.0);
+        }
+        free(z);
+    }
+}
+
 void op_mahalanobis_cpu(const float *emb, int N, int P, int D, const float *mean,
                         const float *factor, float *dist, int threads) {
     const int64_t T = padim_tri(D);
     const int nt = padim_thread_count(threads);
     const int chunk = N < OPS_IMAGE_CHUNK ? N : OPS_IMAGE_CHUNK;
     if (N <= 0) return;
+    if (N < MAHAL_PACKED_MAX_N) {
+        mahalanobis_packed(emb, N, P, D, mean, factor, dist, nt);
+        return;
+    }
     cpu_blas_single_begin(); /* OpenBLAS inside our OpenMP loops: one thread */
 #pragma omp parallel num_threads(nt)
     {
