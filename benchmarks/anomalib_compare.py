@@ -71,12 +71,20 @@ def python_idx():
 
 
 def fold_into_extractor(model, weights_path):
-    """Put the BN-folded torchvision weights into anomalib's timm ResNet-18 extractor."""
-    import torch
+    """Put the BN-folded torchvision weights of a safetensors file into anomalib's extractor."""
     from safetensors.torch import load_file
+    return fold_tensors_into_extractor(model, load_file(weights_path), weights_path)
+
+
+def fold_tensors_into_extractor(model, tensors, weights_path):
+    """Put BN-folded torchvision tensors (conv weight + bias; names with or without the
+    "backbone." prefix of a padim-gpu model file) into anomalib's timm ResNet extractor
+    (ResNet-18 or Wide-ResNet-50-2: the same module names), replacing each BatchNorm by an
+    identity. weights_path only names the source in errors."""
+    import torch
     net = model.feature_extractor.feature_extractor  # timm FeatureListNet (conv1 .. layer3)
     tensors = {k[len("backbone."):] if k.startswith("backbone.") else k: v
-               for k, v in load_file(weights_path).items()}
+               for k, v in tensors.items()}
     convs = sorted(k[:-len(".weight")] for k in tensors if k.endswith(".weight"))
     for conv_name in convs:
         conv = net.get_submodule(conv_name)
