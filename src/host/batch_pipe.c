@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct pipe_state {
@@ -40,6 +41,12 @@ static void *producer(void *arg) {
         if (st != PADIM_OK) break;
     }
     return NULL;
+}
+
+padim_status padim_run_batches(int64_t n_batches, padim_batch_fn produce, padim_batch_fn consume, void *user,
+                               int overlap) {
+    const char *e = getenv("PADIM_OVERLAP");
+    return batch_pipe_run(n_batches, produce, consume, user, overlap && !(e && !strcmp(e, "0")));
 }
 
 padim_status batch_pipe_run(int64_t n_batches, batch_pipe_fn produce, batch_pipe_fn consume, void *user,

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-typedef padim_status (*batch_pipe_fn)(void *user, int64_t k, int slot);
+typedef padim_batch_fn batch_pipe_fn;
 
 padim_status batch_pipe_run(int64_t n_batches, batch_pipe_fn produce, batch_pipe_fn consume, void *user,
                             int overlap);

@@ -29,6 +29,10 @@ extern "C" {
 /* The version of the library actually linked (PADIM_VERSION_STRING of its build). */
 const char *padim_version(void);
 
+/* The CPU backbone this library runs by default, e.g. "oneDNN (avx2)" or "OpenBLAS im2col +
+ * Winograd (built without oneDNN)"; README "CPU backbone". */
+const char *padim_cpu_backbone(void);
+
 /* Images per backbone batch when neither the runtime nor the config says otherwise
  * (padim_config_default's `batch`, the configs' `batch: 32`); see padim_runtime_batch. */
 #define PADIM_DEFAULT_BATCH 32
@@ -300,6 +304,17 @@ int padim_scorer_batch(const padim_scorer *s);
  * maps: NULL or (n, S, S) smoothed anomaly maps at the preprocessed size S. */
 padim_status padim_score_images(padim_scorer *s, const padim_image *images, int64_t n,
                                 float *scores, float *maps);
+
+/* Two-slot batch pipeline for callers that decode while they score (fit, score and eval
+ * over files already do this inside): produce(user, k, slot) fills slot 0 or 1 with batch
+ * k on a second thread while consume(user, k, slot) uses the previous batch on the calling
+ * thread; a slot is produced again only after it was consumed, batches are consumed in
+ * order, and the first error of either side stops both and is returned, its message in
+ * padim_last_error() of the calling thread. overlap = 0, a single batch, or PADIM_OVERLAP=0
+ * in the environment: both on the calling thread, always in slot 0. */
+typedef padim_status (*padim_batch_fn)(void *user, int64_t k, int slot);
+padim_status padim_run_batches(int64_t n_batches, padim_batch_fn produce, padim_batch_fn consume, void *user,
+                               int overlap);
 
 /* ---------------------------------------------------------------- source geometry, regions */
 

@@ -15,7 +15,6 @@
 #include "cli_opts.h"
 #include "cli_util.h"
 #include "commands.h"
-#include "batch_pipe.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -185,7 +184,7 @@ typedef struct bench_score {
 } bench_score;
 
 /* From files as `padim-gpu score` does it: each batch decoded in parallel on a second
- * thread while the previous one is scored (batch_pipe.h; PADIM_OVERLAP=0: in turn). */
+ * thread while the previous one is scored (padim_run_batches; PADIM_OVERLAP=0: in turn). */
 typedef struct bench_pass {
     padim_scorer *sc;
     const bench_inputs *in;
@@ -247,9 +246,7 @@ static padim_status score_at(const padim_model *m, const padim_runtime *rt, cons
         pass.chunk[0] = calloc((size_t)batch, sizeof(padim_image));
         pass.chunk[1] = calloc((size_t)batch, sizeof(padim_image));
         if (!pass.chunk[0] || !pass.chunk[1]) st = PADIM_ERR_NOMEM;
-        const char *ov = getenv("PADIM_OVERLAP");
-        if (st == PADIM_OK)
-            st = batch_pipe_run((in->n + batch - 1) / batch, pass_decode, pass_score, &pass, !(ov && !strcmp(ov, "0")));
+        if (st == PADIM_OK) st = padim_run_batches((in->n + batch - 1) / batch, pass_decode, pass_score, &pass, 1);
         out->t.decode += pass.decode;
         for (int sl = 0; sl < 2; sl++) {
             for (int q = 0; pass.chunk[sl] && q < batch; q++) padim_image_free(&pass.chunk[sl][q]);

@@ -12,7 +12,6 @@
 #include "cmd_score.h"
 #include "cli_util.h"
 #include "commands.h"
-#include "batch_pipe.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -295,7 +294,7 @@ static padim_status score_batch(padim_scorer *sc, padim_image *imgs, int nb, flo
 }
 
 /* The batches of score_all: slot s of imgs holds batch k while it is decoded (producer
- * thread) and then scored and written (calling thread); see batch_pipe.h. */
+ * thread) and then scored and written (calling thread); see padim_run_batches. */
 typedef struct score_pass {
     const score_opts *s;
     score_job *j;
@@ -350,8 +349,7 @@ static padim_status score_all(const score_opts *s, score_job *j, padim_scorer *s
     p.imgs[1] = calloc((size_t)p.B, sizeof(padim_image));
     padim_status st = p.imgs[0] && p.imgs[1] && (p.maps || !p.need_maps) ? PADIM_OK : PADIM_ERR_NOMEM;
     const int64_t nbat = (n + p.B - 1) / p.B;
-    const char *ov = getenv("PADIM_OVERLAP");
-    if (st == PADIM_OK) st = batch_pipe_run(nbat, pass_decode, pass_score, &p, !(ov && !strcmp(ov, "0")));
+    if (st == PADIM_OK) st = padim_run_batches(nbat, pass_decode, pass_score, &p, 1);
     if (st == PADIM_ERR_NOMEM && !(p.imgs[0] && p.imgs[1] && (p.maps || !p.need_maps)))
         fprintf(stderr, "padim-gpu score: error: out of memory\n");
     for (int sl = 0; sl < 2; sl++) {

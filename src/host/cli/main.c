@@ -6,7 +6,6 @@
  */
 #include "cli_util.h"
 #include "commands.h"
-#include "cpu/backbone_dnnl.h"
 #include "padim.h"
 
 #include <stdio.h>
@@ -46,10 +45,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "--version")) {
         printf("padim-gpu %s (library %s; configs and weights: %s)\n", PADIM_VERSION_STRING, padim_version(),
                cli_data_dir());
-        if (bb_dnnl_available())
-            printf("CPU backbone: oneDNN (%s%s)\n", bb_dnnl_isa(), bb_dnnl_has_bf16() ? ", bf16" : "");
-        else
-            printf("CPU backbone: OpenBLAS im2col + Winograd (built without oneDNN)\n");
+        printf("CPU backbone: %s\n", padim_cpu_backbone());
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)

@@ -107,6 +107,15 @@ static padim_status cpu_create(const backend_setup *s, void **out) {
 
 static const char *cpu_describe(void *p) { return ((cpu_ctx *)p)->desc; }
 
+const char *padim_cpu_backbone(void) {
+    static _Thread_local char desc[96];
+    if (bb_dnnl_available())
+        snprintf(desc, sizeof(desc), "oneDNN (%s%s)", bb_dnnl_isa(), bb_dnnl_has_bf16() ? ", bf16" : "");
+    else
+        snprintf(desc, sizeof(desc), "OpenBLAS im2col + Winograd (built without oneDNN)");
+    return desc;
+}
+
 /* Stage timing: add the seconds since *t to the runtime's counter (when requested). */
 static padim_stage_times *times_of(const cpu_ctx *c) { return c->setup.rt ? c->setup.rt->times : NULL; }
 static void lap(const cpu_ctx *c, double *t, double *counter) {
