@@ -20,27 +20,31 @@
  * V + M of a chunk stay within L2/L3 (16 * (64 + 64) * 256 * 4 B = 2 MiB for layer1). */
 #define WINO_TILES 256
 
+void wino_filter_tile(const float *g, float u[16]) {
+    double t[4][3]; /* G g */
+    for (int j = 0; j < 3; j++) {
+        const double g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
+        t[0][j] = g0;
+        t[1][j] = 0.5 * (g0 + g1 + g2);
+        t[2][j] = 0.5 * (g0 - g1 + g2);
+        t[3][j] = g2;
+    }
+    for (int i = 0; i < 4; i++) { /* (G g) G^T */
+        const double a = t[i][0], b = t[i][1], c = t[i][2];
+        u[i * 4 + 0] = (float)a;
+        u[i * 4 + 1] = (float)(0.5 * (a + b + c));
+        u[i * 4 + 2] = (float)(0.5 * (a - b + c));
+        u[i * 4 + 3] = (float)c;
+    }
+}
+
 padim_status wino_filters(const float *w, int K, int C, float **U) {
     PADIM_TRY(padim_alloc_aligned((void **)U, sizeof(float) * 16 * (size_t)K * (size_t)C, "Winograd filters"));
-    float *u = *U;
     const size_t KC = (size_t)K * (size_t)C;
     for (size_t kc = 0; kc < KC; kc++) {
-        const float *g = w + kc * 9;
-        double t[4][3]; /* G g */
-        for (int j = 0; j < 3; j++) {
-            const double g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-            t[0][j] = g0;
-            t[1][j] = 0.5 * (g0 + g1 + g2);
-            t[2][j] = 0.5 * (g0 - g1 + g2);
-            t[3][j] = g2;
-        }
-        for (int i = 0; i < 4; i++) { /* (G g) G^T */
-            const double a = t[i][0], b = t[i][1], c = t[i][2];
-            u[(size_t)(i * 4 + 0) * KC + kc] = (float)a;
-            u[(size_t)(i * 4 + 1) * KC + kc] = (float)(0.5 * (a + b + c));
-            u[(size_t)(i * 4 + 2) * KC + kc] = (float)(0.5 * (a - b + c));
-            u[(size_t)(i * 4 + 3) * KC + kc] = (float)c;
-        }
+        float u[16];
+        wino_filter_tile(w + kc * 9, u);
+        for (int xi = 0; xi < 16; xi++) (*U)[(size_t)xi * KC + kc] = u[xi];
     }
     return PADIM_OK;
 }

@@ -19,6 +19,10 @@
 
 #include <stdint.h>
 
+/* The 4x4 transformed filter G g G^T of one 3x3 filter g (row-major), in double, rounded
+ * once to float: u[xi], xi = 4 i + j. Shared by both Winograd layouts. */
+void wino_filter_tile(const float *g, float u[16]);
+
 /* U (16, K, C) from w (K, C, 3, 3). Allocates *U (free()). */
 padim_status wino_filters(const float *w, int K, int C, float **U);
 

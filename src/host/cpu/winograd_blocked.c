@@ -8,6 +8,7 @@
  * (two instantiations, 8 and 16), so that the compiler keeps each block in SIMD registers.
  */
 #include "winograd_blocked.h"
+#include "winograd.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -27,27 +28,12 @@ static int wb_rows(int tw, int th) {
 
 padim_status winob_filters(const float *w, int K, int C, float **U) {
     PADIM_TRY(padim_alloc_aligned((void **)U, sizeof(float) * 16 * (size_t)K * (size_t)C, "Winograd filters"));
-    float *u = *U;
     const size_t CK = (size_t)C * (size_t)K;
     for (int k = 0; k < K; k++)
         for (int c = 0; c < C; c++) {
-            const float *g = w + ((size_t)k * C + c) * 9;
-            double t[4][3]; /* G g */
-            for (int j = 0; j < 3; j++) {
-                const double g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-                t[0][j] = g0;
-                t[1][j] = 0.5 * (g0 + g1 + g2);
-                t[2][j] = 0.5 * (g0 - g1 + g2);
-                t[3][j] = g2;
-            }
-            const size_t at = (size_t)c * K + k;
-            for (int i = 0; i < 4; i++) { /* (G g) G^T */
-                const double a = t[i][0], b = t[i][1], cc = t[i][2];
-                u[(size_t)(i * 4 + 0) * CK + at] = (float)a;
-                u[(size_t)(i * 4 + 1) * CK + at] = (float)(0.5 * (a + b + cc));
-                u[(size_t)(i * 4 + 2) * CK + at] = (float)(0.5 * (a - b + cc));
-                u[(size_t)(i * 4 + 3) * CK + at] = (float)cc;
-            }
+            float u[16];
+            wino_filter_tile(w + ((size_t)k * C + c) * 9, u);
+            for (int xi = 0; xi < 16; xi++) (*U)[(size_t)xi * CK + (size_t)c * K + k] = u[xi];
         }
     return PADIM_OK;
 }
