@@ -72,7 +72,7 @@ BACKBONES = {
 # Images per backbone (0 = all): training subset, timing tensors, from-files subset.
 # Wide-ResNet-50-2 uses fewer to keep a full run near 15 minutes on 2 cores.
 DEFAULT_COUNTS = {
-    "train_images": {"resnet18": 0, "wide_resnet50_2": 16},
+    "train_images": {"resnet18": 0, "wide_resnet50_2": 32},
     "tensor_images": {"resnet18": 32, "wide_resnet50_2": 16},
     "file_images": {"resnet18": 0, "wide_resnet50_2": 16},
 }
@@ -746,7 +746,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="timed passes per figure (best reported)")
     ap.add_argument("--workers", type=int, default=2, help="anomalib eager from files: DataLoader workers")
     ap.add_argument("--train-images", help="training images: N or resnet18=N,wide_resnet50_2=M (0 = all; "
-                    "default resnet18=0,wide_resnet50_2=16)")
+                    "default resnet18=0,wide_resnet50_2=32)")
     ap.add_argument("--tensor-images", help="from-tensors images, a multiple of every batch "
                     "(default resnet18=32,wide_resnet50_2=16)")
     ap.add_argument("--file-images", help="from-files images (default resnet18=0,wide_resnet50_2=16)")
