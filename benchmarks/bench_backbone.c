@@ -41,31 +41,40 @@ static double cpu_now(void) {
 
 static int side(int h, const bb_conv_spec *c) { return (h + 2 * c->pad - c->k) / c->stride + 1; }
 
-/* Multiply-adds x 2 of every conv for one image of side S. */
-static double forward_flops(const bb_spec *sp, int S) {
-    double f = 0;
+/* Input side of every conv of the spec for an image of side S (the net's walk: conv1,
+ * max pool, then each block's convs in turn, the downsample on the block input). */
+static void conv_in_sides(const bb_spec *sp, int S, int *hin) {
+    hin[0] = S;
     int h = side(S, &sp->convs[0]);
-    f += 2.0 * sp->convs[0].cout * sp->convs[0].cin * 49 * h * h;
     h = (h - 1) / 2 + 1; /* maxpool */
     for (int L = 0; L < 3; L++)
         for (int b = 0; b < sp->n_blocks[L]; b++) {
             const bb_block *bk = &sp->blocks[L][b];
-            const int ids[4] = {bk->a, bk->b, bk->c, bk->down};
-            int hin[4] = {0}, hcur = h;
-            for (int j = 0; j < 3; j++) {
-                if (ids[j] < 0) continue;
-                hin[j] = hcur;
-                hcur = side(hcur, &sp->convs[ids[j]]);
-            }
-            hin[3] = h;
-            for (int j = 0; j < 4; j++) {
-                if (ids[j] < 0) continue;
-                const bb_conv_spec *c = &sp->convs[ids[j]];
-                const int ho = side(hin[j], c);
-                f += 2.0 * c->cout * c->cin * c->k * c->k * ho * ho;
-            }
-            h = hcur;
+            const int ids[3] = {bk->a, bk->b, bk->c};
+            int hc = h;
+            for (int j = 0; j < 3; j++)
+                if (ids[j] >= 0) {
+                    hin[ids[j]] = hc;
+                    hc = side(hc, &sp->convs[ids[j]]);
+                }
+            if (bk->down >= 0) hin[bk->down] = h;
+            h = hc;
         }
+}
+
+/* Multiply-adds x 2 of conv i for one image whose conv inputs have sides hin. */
+static double conv_flops(const bb_spec *sp, const int *hin, int i) {
+    const bb_conv_spec *c = &sp->convs[i];
+    const int ho = side(hin[i], c);
+    return 2.0 * c->cout * c->cin * c->k * c->k * ho * ho;
+}
+
+/* Multiply-adds x 2 of every conv for one image of side S. */
+static double forward_flops(const bb_spec *sp, int S) {
+    int hin[BB_MAX_CONVS] = {0};
+    conv_in_sides(sp, S, hin);
+    double f = 0;
+    for (int i = 0; i < sp->n_convs; i++) f += conv_flops(sp, hin, i);
     return f;
 }
 
@@ -104,28 +113,8 @@ static void print_layers(const impl_run *r, const float *x, int n, float *l1, fl
     const bb_spec *sp = &r->w->spec;
     double sec[BB_MAX_CONVS + 1] = {0}, flops[BB_MAX_CONVS] = {0};
     int hin[BB_MAX_CONVS] = {0};
-    int h = r->S;
-    hin[0] = h;
-    h = side(h, &sp->convs[0]);
-    h = (h - 1) / 2 + 1;
-    for (int L = 0; L < 3; L++)
-        for (int b = 0; b < sp->n_blocks[L]; b++) {
-            const bb_block *bk = &sp->blocks[L][b];
-            const int ids[3] = {bk->a, bk->b, bk->c};
-            int hc = h;
-            for (int j = 0; j < 3; j++)
-                if (ids[j] >= 0) {
-                    hin[ids[j]] = hc;
-                    hc = side(hc, &sp->convs[ids[j]]);
-                }
-            if (bk->down >= 0) hin[bk->down] = h;
-            h = hc;
-        }
-    for (int i = 0; i < sp->n_convs; i++) {
-        const bb_conv_spec *c = &sp->convs[i];
-        const int ho = side(hin[i], c);
-        flops[i] = 2.0 * c->cout * c->cin * c->k * c->k * ho * ho * n;
-    }
+    conv_in_sides(sp, r->S, hin);
+    for (int i = 0; i < sp->n_convs; i++) flops[i] = conv_flops(sp, hin, i) * n;
     bb_cpu_profile(sec);
     const double t0 = padim_now();
     if (run_once(r, x, n, l1, l2, l3) != PADIM_OK) {

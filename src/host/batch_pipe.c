@@ -43,10 +43,14 @@ static void *producer(void *arg) {
     return NULL;
 }
 
+int batch_pipe_overlap(int64_t n_batches) {
+    const char *e = getenv("PADIM_OVERLAP");
+    return n_batches > 1 && !(e && !strcmp(e, "0"));
+}
+
 padim_status padim_run_batches(int64_t n_batches, padim_batch_fn produce, padim_batch_fn consume, void *user,
                                int overlap) {
-    const char *e = getenv("PADIM_OVERLAP");
-    return batch_pipe_run(n_batches, produce, consume, user, overlap && !(e && !strcmp(e, "0")));
+    return batch_pipe_run(n_batches, produce, consume, user, overlap && batch_pipe_overlap(n_batches));
 }
 
 padim_status batch_pipe_run(int64_t n_batches, batch_pipe_fn produce, batch_pipe_fn consume, void *user,

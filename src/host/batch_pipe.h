@@ -23,6 +23,10 @@
 
 typedef padim_batch_fn batch_pipe_fn;
 
+/* Whether n_batches batches are worth a decode thread: more than one, and PADIM_OVERLAP
+ * is not "0" in the environment (the switch of padim_run_batches and of the pipeline). */
+int batch_pipe_overlap(int64_t n_batches);
+
 padim_status batch_pipe_run(int64_t n_batches, batch_pipe_fn produce, batch_pipe_fn consume, void *user,
                             int overlap);
 

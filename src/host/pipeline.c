@@ -226,11 +226,7 @@ static padim_status preprocess_batch(const padim_config *cfg, const char *const 
 /* ---------------------------------------------------------------- overlapped batches */
 
 /* Decode + preprocess of batch k + 1 on a second thread while the backend runs batch k
- * (batch_pipe.h); PADIM_OVERLAP=0 in the environment turns it off (for measurements). */
-static int overlap_wanted(int64_t n_batches) {
-    const char *e = getenv("PADIM_OVERLAP");
-    return n_batches > 1 && !(e && !strcmp(e, "0"));
-}
+ * (batch_pipe.h; batch_pipe_overlap says when, PADIM_OVERLAP=0 turns it off). */
 
 typedef struct batch_job {
     const padim_config *cfg;
@@ -278,7 +274,7 @@ static padim_status job_consume(void *u, int64_t k, int slot) {
 
 static padim_status job_run(batch_job *j) {
     const int64_t nbat = (j->n + j->B - 1) / j->B;
-    return batch_pipe_run(nbat, job_produce, job_consume, j, overlap_wanted(nbat) && j->x[1] != NULL);
+    return batch_pipe_run(nbat, job_produce, job_consume, j, batch_pipe_overlap(nbat) && j->x[1] != NULL);
 }
 
 static padim_status fit_internal(const padim_config *cfg, const padim_runtime *rt_in,
@@ -326,7 +322,7 @@ static padim_status fit_internal(const padim_config *cfg, const padim_runtime *r
     }
     if (st == PADIM_OK && rt->verbose) fprintf(stderr, "padim-gpu: fit on %s\n", ops->describe(ctx));
     if (st == PADIM_OK) st = padim_alloc_aligned((void **)&x, (size_t)B * 3 * m->S * m->S * sizeof(float), "input batch");
-    if (st == PADIM_OK && overlap_wanted((n + B - 1) / B))
+    if (st == PADIM_OK && batch_pipe_overlap((n + B - 1) / B))
         st = padim_alloc_aligned((void **)&x2, (size_t)B * 3 * m->S * m->S * sizeof(float), "next input batch");
     if (st == PADIM_OK) st = ops->fit_begin(ctx);
     if (st == PADIM_OK) {
@@ -410,7 +406,7 @@ static padim_status score_run(padim_scorer *s, const char *const *paths, const p
                               int *sizes, float *scores, float *maps) {
     padim_decode_options dopt;
     padim_decode_options_resolve(&s->rt, &s->m->cfg, &dopt);
-    if (!s->x2 && overlap_wanted((n + s->batch - 1) / s->batch))
+    if (!s->x2 && batch_pipe_overlap((n + s->batch - 1) / s->batch))
         PADIM_TRY(padim_alloc_aligned((void **)&s->x2, (size_t)s->batch * 3 * s->m->S * s->m->S * sizeof(float),
                                       "next input batch"));
     batch_job j = {.cfg = &s->m->cfg, .paths = paths, .images = images, .n = n, .B = s->batch,

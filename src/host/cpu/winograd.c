@@ -49,11 +49,6 @@ padim_status wino_filters(const float *w, int K, int C, float **U) {
     return PADIM_OK;
 }
 
-/* Distance between the 16 matrices of V (and of M), in floats: C * Tc rounded up and then
- * offset by 16 floats, so that the 16 streams of a transform are not a power of two apart
- * (they would all map to the same L1 sets: measured 5x slower transforms at C = 64). */
-static int64_t xi_stride(int64_t rows_x_tc) { return (rows_x_tc + 15) / 16 * 16 + 16; }
-
 static int tile_rows_per_chunk(int tw) {
     int r = WINO_TILES / tw;
     return r < 1 ? 1 : r;
@@ -64,12 +59,12 @@ int64_t wino_scratch_floats(int C, int K, int H, int W, int threads) {
     const int th = (H + 1) / 2, tw = (W + 1) / 2;
     int rows = tile_rows_per_chunk(tw);
     if (rows > th) rows = th;
-    return 16 * (xi_stride((int64_t)C * rows * tw) + xi_stride((int64_t)K * rows * tw));
+    return 16 * (wino_xi_stride((int64_t)C * rows * tw) + wino_xi_stride((int64_t)K * rows * tw));
 }
 
 /* V (16, C, Tc) of tile rows [ty0, ty1) of x (C, H, W). */
 static void input_transform(const float *x, int C, int H, int W, int ty0, int ty1, int tw, float *V) {
-    const int64_t Tc = (int64_t)(ty1 - ty0) * tw, CT = xi_stride((int64_t)C * Tc);
+    const int64_t Tc = (int64_t)(ty1 - ty0) * tw, CT = wino_xi_stride((int64_t)C * Tc);
     for (int c = 0; c < C; c++) {
         const float *xc = x + (int64_t)c * H * W;
         float *vc = V + (int64_t)c * Tc;
@@ -114,7 +109,7 @@ static void input_transform(const float *x, int C, int H, int W, int ty0, int ty
 /* out rows of tile rows [ty0, ty1) from M (16, K, Tc): A^T M A + bias (+ res), ReLU. */
 static void output_transform(const float *M, int K, int H, int W, int ty0, int ty1, int tw, const float *bias,
                              float *out, const float *res, int accumulate, int relu) {
-    const int64_t Tc = (int64_t)(ty1 - ty0) * tw, KT = xi_stride((int64_t)K * Tc);
+    const int64_t Tc = (int64_t)(ty1 - ty0) * tw, KT = wino_xi_stride((int64_t)K * Tc);
     for (int k = 0; k < K; k++) {
         const float *mk = M + (int64_t)k * Tc;
         float *ok = out + (int64_t)k * H * W;
@@ -164,7 +159,7 @@ void wino_conv3x3(const float *U, const float *bias, const float *x, int C, int 
     for (int ch = 0; ch < nchunks; ch++) {
         const int ty0 = ch * rows, ty1 = ty0 + rows < th ? ty0 + rows : th;
         const int Tc = (ty1 - ty0) * tw;
-        const int64_t vs = xi_stride((int64_t)C * Tc), ms = xi_stride((int64_t)K * Tc);
+        const int64_t vs = wino_xi_stride((int64_t)C * Tc), ms = wino_xi_stride((int64_t)K * Tc);
         float *V = scratch[omp_get_thread_num()];
         float *M = V + 16 * vs;
         input_transform(x, C, H, W, ty0, ty1, tw, V);

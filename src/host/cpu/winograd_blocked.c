@@ -16,10 +16,6 @@
 
 #define WB_TILES 64
 
-/* Distance between the 16 matrices of V or M, in floats: padded off a power of two (16
- * streams a power of two apart share L1 sets; see winograd.c). */
-static int64_t wb_stride(int64_t f) { return (f + 15) / 16 * 16 + 16; }
-
 static int wb_rows(int tw, int th) {
     int r = WB_TILES / tw;
     if (r < 1) r = 1;
@@ -41,7 +37,7 @@ padim_status winob_filters(const float *w, int K, int C, float **U) {
 int64_t winob_scratch_floats(int C, int K, int W) {
     const int tw = (W + 1) / 2;
     const int64_t tc = (int64_t)wb_rows(tw, 1 << 30) * tw;
-    return 16 * (wb_stride(tc * C) + wb_stride(tc * K));
+    return 16 * (wino_xi_stride(tc * C) + wino_xi_stride(tc * K));
 }
 
 /* The body for one block size BS; always inlined into winob_8 / winob_16. */
@@ -50,7 +46,7 @@ static inline __attribute__((always_inline)) void wb_item(const float *U, const 
                                                           int relu, int ty0, int ty1, float *V, const int BS) {
     const int tw = (W + 1) / 2;
     const int Tc = (ty1 - ty0) * tw;
-    const int64_t vs = wb_stride((int64_t)Tc * C), ms = wb_stride((int64_t)Tc * K);
+    const int64_t vs = wino_xi_stride((int64_t)Tc * C), ms = wino_xi_stride((int64_t)Tc * K);
     float *M = V + 16 * vs;
     const int CB = C / BS, KB = K / BS;
     /* input transform: V[xi][t][c] = (B^T d B)[xi] */
