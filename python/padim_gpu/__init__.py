@@ -407,7 +407,33 @@ def fit(images, config=None, device="auto", threads=0, *, backbone=None, preset=
     return model
 
 
-class Model:
+class _CHandle:
+    """A C object owned through self._ptr (a cffi pointer with a destructor, released by
+    close()); usable as a context manager. Subclasses name it in _WHAT."""
+    _WHAT = "object"
+    _ptr = None
+
+    def _handle(self):
+        if self._ptr is None:
+            raise ValueError(f"the {self._WHAT} is closed")
+        return self._ptr
+
+    def _release(self) -> None:
+        if self._ptr is not None:
+            ffi.release(self._ptr)
+            self._ptr = None
+
+    def close(self) -> None:
+        self._release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Model(_CHandle):
     """A fitted PaDiM model (padim_model). Create with fit() or Model.load()."""
 
     def __init__(self):
@@ -431,24 +457,13 @@ class Model:
         """Write the model atomically (temporary file + rename)."""
         _check(lib.padim_model_save(self._handle(), _fs(path)))
 
-    def _handle(self):
-        if self._ptr is None:
-            raise ValueError("the model is closed")
-        return self._ptr
+    _WHAT = "model"
 
     def close(self) -> None:
         """Free the C model now (and close the scorers made from it)."""
         for s in list(self._scorers):
             s.close()
-        if self._ptr is not None:
-            ffi.release(self._ptr)
-            self._ptr = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self._release()
 
     @property
     def info(self) -> dict:
@@ -569,7 +584,7 @@ def find_regions(map, threshold) -> list:
             lib.free(regions[0])
 
 
-class Scorer:
+class Scorer(_CHandle):
     """A scoring session (padim_scorer): the backend and, on CUDA, the device copy of the
     model. device: "auto" | "cpu" | "cuda" | "cuda:N"; threads: CPU threads (0 = all cores);
     precision: backbone precision (fp32: exact; tf32/fp16/bf16 on CUDA, bf16 also on CPUs
@@ -601,22 +616,11 @@ class Scorer:
         """The backend in use ("cpu (2 threads)", "cuda:0 NVIDIA ...")."""
         return _str(lib.padim_scorer_backend(self._handle()))
 
-    def _handle(self):
-        if self._ptr is None:
-            raise ValueError("the scorer is closed")
-        return self._ptr
+    _WHAT = "scorer"
 
     def close(self) -> None:
         """Free the C scorer now (device memory on CUDA)."""
-        if self._ptr is not None:
-            ffi.release(self._ptr)
-            self._ptr = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+        self._release()
 
     def score(self, images, source_size=False, chunk=64):
         """Score images: one uint8 array, (N, H, W[, C]) arrays, a path, a folder, or a list
