@@ -75,10 +75,15 @@ static void run_fixture(const bb_weights *w, const bb_cpu_prep *prep, const char
     /* runs: 0 = OpenBLAS; 1 = Winograd; 2, 3 = oneDNN (with its default Winograd steps) on
      * all n images (fresh plan, reused plan); 4 = oneDNN on the first image alone (compared
      * with the first image's golden); 5 = oneDNN with Winograd for every 3x3 stride-1 conv
-     * (PADIM_WINOGRAD_MIN=8); 6 = oneDNN's direct convs only (PADIM_WINOGRAD_MIN=0) */
-    static const char *const run_name[7] = {"openblas",   "winograd",         "onednn",       "onednn again",
-                                            "onednn n=1", "onednn+winograd all", "onednn direct"};
-    const int runs = bb_dnnl_available() ? 7 : 2;
+     * (PADIM_WINOGRAD_MIN=8); 6 = oneDNN's direct convs only (PADIM_WINOGRAD_MIN=0); 7, 8 =
+     * every 3x3 stride-1 conv by Winograd F(2x2, 3x3), F(4x4, 3x3) (PADIM_WINOGRAD_TILE);
+     * 9 = F(4x4, 3x3) in chunks of 4 tiles (PADIM_WINOGRAD_CHUNK), so that both ways of
+     * splitting the tiles across threads run at every layer */
+    static const char *const run_name[10] = {"openblas",          "winograd",          "onednn",
+                                             "onednn again",      "onednn n=1",        "onednn+winograd all",
+                                             "onednn direct",     "onednn+F(2x2) all", "onednn+F(4x4) all",
+                                             "F(4x4) chunks of 4"};
+    const int runs = bb_dnnl_available() ? 10 : 2;
     for (int threads = 1; threads <= 2; threads++) {
         bb_dnnl_net *net = NULL;
         if (runs > 2) CHECK_OK(bb_dnnl_create(w, S, threads, 0, &net));
@@ -88,9 +93,13 @@ static void run_fixture(const bb_weights *w, const bb_cpu_prep *prep, const char
                 for (int64_t i = 0; i < ref[L].count; i++) out[L][i] = NAN; /* every value written */
             if (run >= 5) { /* a net of its own with the Winograd threshold of this run */
                 bb_dnnl_destroy(net);
-                setenv("PADIM_WINOGRAD_MIN", run == 5 ? "8" : "0", 1);
+                setenv("PADIM_WINOGRAD_MIN", run == 6 ? "0" : "8", 1);
+                if (run >= 7) setenv("PADIM_WINOGRAD_TILE", run == 7 ? "2" : "4", 1);
+                if (run == 9) setenv("PADIM_WINOGRAD_CHUNK", "4", 1);
                 CHECK_OK(bb_dnnl_create(w, S, threads, 0, &net));
                 unsetenv("PADIM_WINOGRAD_MIN");
+                unsetenv("PADIM_WINOGRAD_TILE");
+                unsetenv("PADIM_WINOGRAD_CHUNK");
             }
             if (run == 0)
                 CHECK_OK(bb_forward_cpu(w, x, n, S, threads, out[0], out[1], out[2]));

@@ -11,8 +11,10 @@
  *
  * Exactness: float32 products and float32 accumulation, as the GEMM path and PyTorch;
  * only the summation order differs (tests/test_backbone.c checks both paths against
- * torchvision's own modules with the same tolerance). Winograd is never asked for
- * (dnnl_convolution_direct).
+ * torchvision's own modules with the same tolerance). oneDNN's own Winograd is never
+ * asked for (dnnl_convolution_direct); the 3x3 stride-1 convs run by ours
+ * (winograd_blocked.c, F(4x4, 3x3) by default), whose extra rounding (the transforms'
+ * coefficients up to 8 and 1/24) is measured by the same test and end to end on bottle.
  *
  * The net, as bb_forward_cpu walks it: conv1 (nchw input, blocked output) + ReLU, max
  * pool 3x3/2 pad 1 (oneDNN's max pooling skips the padding, as torch's -inf padding
@@ -71,7 +73,7 @@ typedef struct dn_plan {
     int nprims;
     void *act[4];          /* activation buffers (blocked) */
     void *xin;             /* bf16 copy of the input (bf16 mode) */
-    float *wscratch[256];  /* per-thread scratch of the Winograd steps */
+    float *wscratch;       /* scratch of the Winograd steps: threads x wscratch_floats */
     int64_t wscratch_floats;
     dnnl_memory_t x_user;  /* (n, 3, S, S) f32 nchw: the caller's x */
     dnnl_memory_t out_user[3];
@@ -85,6 +87,8 @@ struct bb_dnnl_net {
     dnnl_format_tag_t blocked; /* nChw8c or nChw16c */
     int bs;                    /* its block: 8 or 16 */
     int wino_min;              /* Winograd for 3x3 stride-1 convs with >= this many inputs; 0: never */
+    int wino_tile;             /* its outputs per tile side: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)) */
+    int wino_chunk;            /* its tiles per chunk (WINOB_CHUNK) */
     float *wU[BB_MAX_CONVS];   /* their filters (winograd_blocked.h), shared by the plans */
     dn_plan *plans[2];
 };
@@ -186,11 +190,11 @@ static padim_status plan_conv(bb_dnnl_net *net, dn_plan *p, int ci, int h, void 
     const bb_conv_spec *cs = &net->w->spec.convs[ci];
     if (net->wino_min > 0 && !net->bf16 && !src_mem && cs->k == 3 && cs->stride == 1 && cs->pad == 1 &&
         cs->cin >= net->wino_min && cs->cin % net->bs == 0 && cs->cout % net->bs == 0) {
-        if (!net->wU[ci]) PADIM_TRY(winob_filters(net->w->w[ci], cs->cout, cs->cin, &net->wU[ci]));
+        if (!net->wU[ci]) PADIM_TRY(winob_filters(net->w->w[ci], cs->cout, cs->cin, net->wino_tile, &net->wU[ci]));
         dn_step *st = plan_step(p, NULL);
         st->slot = ci;
         st->wino = (dn_wino){net->wU[ci], net->w->b[ci], src, dst, cs->cin, h, cs->cout, sum, relu};
-        const int64_t f = winob_scratch_floats(cs->cin, cs->cout, h);
+        const int64_t f = winob_scratch_floats(cs->cin, cs->cout, net->wino_tile, net->wino_chunk);
         if (f > p->wscratch_floats) p->wscratch_floats = f;
         return PADIM_OK;
     }
@@ -262,7 +266,7 @@ static void plan_free(dn_plan *p) {
     for (int i = 0; i < p->nprims; i++) dnnl_primitive_destroy(p->prims[i]);
     for (int i = 0; i < p->nmems; i++) dnnl_memory_destroy(p->mems[i]);
     for (int i = 0; i < 4; i++) free(p->act[i]);
-    for (int i = 0; i < 256; i++) free(p->wscratch[i]);
+    free(p->wscratch);
     free(p->xin);
     free(p);
 }
@@ -383,8 +387,9 @@ static padim_status plan_build(bb_dnnl_net *net, dn_plan *p) {
         PADIM_TRY(plan_mem(p, net->engine, &umd, DNNL_MEMORY_NONE, &p->out_user[L]));
         PADIM_TRY(plan_reorder(net, p, bm, p->out_user[L], 0));
     }
-    for (int t = 0; p->wscratch_floats > 0 && t < net->threads; t++)
-        PADIM_TRY(padim_alloc_aligned((void **)&p->wscratch[t], sizeof(float) * (size_t)p->wscratch_floats,
+    if (p->wscratch_floats > 0)
+        PADIM_TRY(padim_alloc_aligned((void **)&p->wscratch,
+                                      sizeof(float) * (size_t)p->wscratch_floats * (size_t)net->threads,
                                       "Winograd scratch"));
     return PADIM_OK;
 }
@@ -408,6 +413,15 @@ padim_status bb_dnnl_create(const bb_weights *w, int S, int threads, int bf16, b
     net->blocked = net->bs == 16 ? dnnl_nChw16c : dnnl_nChw8c;
     const char *wm = getenv("PADIM_WINOGRAD_MIN");
     net->wino_min = wm && *wm ? atoi(wm) : BB_DNNL_WINOGRAD_MIN;
+    const char *wt = getenv("PADIM_WINOGRAD_TILE");
+    net->wino_tile = wt && *wt ? atoi(wt) : BB_DNNL_WINOGRAD_TILE;
+    const char *wc = getenv("PADIM_WINOGRAD_CHUNK"); /* tuning and tests */
+    net->wino_chunk = wc && *wc ? atoi(wc) : WINOB_CHUNK;
+    if (net->wino_chunk < 1 || net->wino_chunk > 4096) net->wino_chunk = WINOB_CHUNK;
+    if (net->wino_tile != 2 && net->wino_tile != 4) {
+        free(net);
+        return padim_fail(PADIM_ERR_ARG, "PADIM_WINOGRAD_TILE is '%s': expected 2 or 4", wt);
+    }
     if (net->threads > 256) net->threads = 256;
     dnnl_status_t s = dnnl_engine_create(&net->engine, dnnl_cpu, 0);
     if (s == dnnl_success) s = dnnl_stream_create(&net->stream, net->engine, dnnl_stream_default_flags);
@@ -440,7 +454,7 @@ static padim_status run_plan(bb_dnnl_net *net, dn_plan *p, const float *x, float
             const dn_wino *w = &s->wino;
             DN(dnnl_stream_wait(net->stream), "stream");
             winob_conv3x3(w->U, w->bias, w->src, p->n, w->C, w->H, w->H, w->K, w->dst, w->sum, w->relu, net->bs,
-                          p->wscratch, net->threads);
+                          net->wino_tile, net->wino_chunk, p->wscratch, net->threads);
         } else if (!s->prim) {
             DN(dnnl_stream_wait(net->stream), "stream");
             memcpy(s->to, s->from, s->bytes);

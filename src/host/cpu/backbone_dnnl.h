@@ -15,11 +15,14 @@
 
 typedef struct bb_dnnl_net bb_dnnl_net;
 
-/* fp32 nets run the 3x3 stride-1 convolutions with at least this many input channels by
- * Winograd F(2x2, 3x3) on the blocked layout (winograd_blocked.h) instead of oneDNN's direct
- * kernel; PADIM_WINOGRAD_MIN in the environment overrides it (0: never). Measured per layer
- * in benchmarks/RESULTS.md. */
-#define BB_DNNL_WINOGRAD_MIN 128
+/* fp32 nets run the 3x3 stride-1 convolutions with at least this many input channels (64:
+ * all of them in ResNet-18 and Wide-ResNet-50-2) by our Winograd F(4x4, 3x3) on the blocked
+ * layout (winograd_blocked.h) instead of oneDNN's direct kernel; PADIM_WINOGRAD_MIN in the
+ * environment overrides it (0: never). Speed and error per layer, and the bottle scores
+ * against the PyTorch reference, in benchmarks/RESULTS.md. */
+#define BB_DNNL_WINOGRAD_MIN 64
+/* Their tile: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3); PADIM_WINOGRAD_TILE overrides it. */
+#define BB_DNNL_WINOGRAD_TILE 4
 
 /* 1 when this build has the oneDNN backbone. */
 int bb_dnnl_available(void);

@@ -1,64 +1,123 @@
 /*
- * winograd_blocked.c - F(2x2, 3x3) on nChw8c / nChw16c (see winograd_blocked.h).
+ * winograd_blocked.c - F(2x2, 3x3) and F(4x4, 3x3) on nChw8c / nChw16c (see
+ * winograd_blocked.h).
  *
- * Work items are (image, chunk of tile rows) of about WB_TILES tiles, split across OpenMP
- * threads (at least one per thread where the image allows). Per item: input transform into
- * V (16, Tc, C), 16 SGEMMs into M (16, Tc, K), output transform with bias, sum and ReLU.
- * The transforms are written for a block of BS channels with BS a compile-time constant
- * (two instantiations, 8 and 16), so that the compiler keeps each block in SIMD registers.
+ * The tiles of the whole batch (image, tile row, tile column, flattened) are cut into
+ * chunks of `chunk` tiles (WINOB_CHUNK), split across OpenMP threads, so that small layers (16x16 at
+ * layer3) still give GEMMs of many rows. Per chunk: input transform into V (T*T, Tc, C),
+ * T*T SGEMMs into M (T*T, Tc, K), output transform with bias, sum and ReLU while M is in
+ * cache. Batches with fewer tiles than a chunk per thread run as one chunk, each phase
+ * split across the threads (wb_conv).
+ * The transforms are written for a block of BS channels and a tile of M outputs with both
+ * compile-time constants (four instantiations), so that the compiler keeps a block in SIMD
+ * registers and unrolls the small matrix products.
  */
 #include "winograd_blocked.h"
 #include "winograd.h"
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
-#define WB_TILES 64
-
-static int wb_rows(int tw, int th) {
-    int r = WB_TILES / tw;
-    if (r < 1) r = 1;
-    return r > th ? th : r;
+/* G g G^T for F(4x4, 3x3) (Lavin and Gray's points 0, +-1, +-2, infinity), in double,
+ * rounded once to float: u[xi], xi = 6 i + j. */
+static void filter_tile4(const float *g, float u[36]) {
+    static const double G[6][3] = {{1.0 / 4, 0, 0},
+                                   {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                   {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                   {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                   {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                   {0, 0, 1}};
+    double t[6][3];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) u[i * 6 + j] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
 }
 
-padim_status winob_filters(const float *w, int K, int C, float **U) {
-    PADIM_TRY(padim_alloc_aligned((void **)U, sizeof(float) * 16 * (size_t)K * (size_t)C, "Winograd filters"));
+padim_status winob_filters(const float *w, int K, int C, int m, float **U) {
+    const int T = m + 2, TT = T * T;
+    PADIM_TRY(padim_alloc_aligned((void **)U, sizeof(float) * (size_t)TT * (size_t)K * (size_t)C,
+                                  "Winograd filters"));
     const size_t CK = (size_t)C * (size_t)K;
     for (int k = 0; k < K; k++)
         for (int c = 0; c < C; c++) {
-            float u[16];
-            wino_filter_tile(w + ((size_t)k * C + c) * 9, u);
-            for (int xi = 0; xi < 16; xi++) (*U)[(size_t)xi * CK + (size_t)c * K + k] = u[xi];
+            float u[36];
+            if (m == 4)
+                filter_tile4(w + ((size_t)k * C + c) * 9, u);
+            else
+                wino_filter_tile(w + ((size_t)k * C + c) * 9, u);
+            for (int xi = 0; xi < TT; xi++) (*U)[(size_t)xi * CK + (size_t)c * K + k] = u[xi];
         }
     return PADIM_OK;
 }
 
-int64_t winob_scratch_floats(int C, int K, int W) {
-    const int tw = (W + 1) / 2;
-    const int64_t tc = (int64_t)wb_rows(tw, 1 << 30) * tw;
-    return 16 * (wino_xi_stride(tc * C) + wino_xi_stride(tc * K));
+int64_t winob_scratch_floats(int C, int K, int m, int chunk) {
+    const int T = m + 2;
+    const int64_t tc = chunk;
+    return (int64_t)T * T * (wino_xi_stride(tc * C) + wino_xi_stride(tc * K));
 }
 
-/* The body for one block size BS; always inlined into winob_8 / winob_16. */
-static inline __attribute__((always_inline)) void wb_item(const float *U, const float *bias, const float *src,
-                                                          int ni, int C, int H, int W, int K, float *dst, int sum,
-                                                          int relu, int ty0, int ty1, float *V, const int BS) {
-    const int tw = (W + 1) / 2;
-    const int Tc = (ty1 - ty0) * tw;
-    const int64_t vs = wino_xi_stride((int64_t)Tc * C), ms = wino_xi_stride((int64_t)Tc * K);
-    float *M = V + 16 * vs;
+/* The 1-D input transform B^T of 6 values (F(4x4, 3x3)), r[i] at stride rs. */
+#define WB_BT6(d0, d1, d2, d3, d4, d5, r0, r1, r2, r3, r4, r5)                  \
+    do {                                                                        \
+        const float e0 = (d0), e1 = (d1), e2 = (d2), e3 = (d3), e4 = (d4), e5 = (d5); \
+        const float s12 = e1 + e2, t43 = e4 + e3, q12 = e1 - e2, u43 = e4 - e3;  \
+        const float u42 = e4 - e2, u31 = e3 - e1;                               \
+        r0 = 4.0f * e0 - 5.0f * e2 + e4;                                        \
+        r1 = t43 - 4.0f * s12;                                                  \
+        r2 = u43 + 4.0f * q12;                                                  \
+        r3 = u42 + 2.0f * u31;                                                  \
+        r4 = u42 - 2.0f * u31;                                                  \
+        r5 = 4.0f * e1 - 5.0f * e3 + e5;                                        \
+    } while (0)
+
+/* The 1-D output transform A^T of 6 values (F(4x4, 3x3)). */
+#define WB_AT6(m0, m1, m2, m3, m4, m5, o0, o1, o2, o3)                         \
+    do {                                                                        \
+        const float p12 = (m1) + (m2), q12 = (m1) - (m2);                       \
+        const float p34 = (m3) + (m4), q34 = (m3) - (m4);                       \
+        const float f0 = (m0), f5 = (m5);                                       \
+        o0 = f0 + p12 + p34;                                                    \
+        o1 = q12 + 2.0f * q34;                                                  \
+        o2 = p12 + 4.0f * p34;                                                  \
+        o3 = q12 + 8.0f * q34 + f5;                                             \
+    } while (0)
+
+/* Tiles [t0, t1) of the batch's flattened tiles (V and M rows t - t0, matrices vs and ms
+ * floats apart), for one block size BS and tile M (2 or 4 outputs a side, T = M + 2
+ * inputs): the input transform of channel blocks [cb0, cb1), the GEMMs of matrices
+ * [xi0, xi1), the output transform of output blocks [kb0, kb1). Always inlined into the
+ * instantiations. */
+static inline __attribute__((always_inline)) void wb_part(const float *U, const float *bias, const float *src,
+                                                          int C, int H, int W, int K, float *dst, int sum,
+                                                          int relu, int t0, int t1, float *V, int64_t vs,
+                                                          int64_t ms, int cb0, int cb1, int xi0, int xi1,
+                                                          int kb0, int kb1, const int BS, const int M) {
+    const int T = M + 2, TT = T * T;
+    const int th = (H + M - 1) / M, tw = (W + M - 1) / M, tpi = th * tw;
+    const int Tc = t1 - t0;
+    float *Mx = V + TT * vs;
     const int CB = C / BS, KB = K / BS;
+    (void)TT;
     /* input transform: V[xi][t][c] = (B^T d B)[xi] */
-    for (int cb = 0; cb < CB; cb++) {
-        const float *xc = src + ((int64_t)ni * CB + cb) * H * W * BS;
-        for (int ty = ty0; ty < ty1; ty++)
-            for (int tx = 0; tx < tw; tx++) {
-                float d[4][4][BS];
-                for (int i = 0; i < 4; i++) {
-                    const int y = 2 * ty - 1 + i;
-                    for (int j = 0; j < 4; j++) {
-                        const int x = 2 * tx - 1 + j;
+    for (int cb = cb0; cb < cb1; cb++) {
+        for (int t = t0; t < t1; t++) {
+            const int ni = t / tpi, ty = t % tpi / tw, tx = t % tw;
+            const float *xc = src + ((int64_t)ni * CB + cb) * H * W * BS;
+            float d[6][6][BS];
+            const int y0 = M * ty - 1, x0 = M * tx - 1;
+            if (y0 >= 0 && y0 + T <= H && x0 >= 0 && x0 + T <= W) {
+                for (int i = 0; i < T; i++)
+                    for (int j = 0; j < T; j++) {
+                        const float *p = xc + ((int64_t)(y0 + i) * W + x0 + j) * BS;
+                        for (int l = 0; l < BS; l++) d[i][j][l] = p[l];
+                    }
+            } else {
+                for (int i = 0; i < T; i++)
+                    for (int j = 0; j < T; j++) {
+                        const int y = y0 + i, x = x0 + j;
                         if (y >= 0 && y < H && x >= 0 && x < W) {
                             const float *p = xc + ((int64_t)y * W + x) * BS;
                             for (int l = 0; l < BS; l++) d[i][j][l] = p[l];
@@ -66,9 +125,10 @@ static inline __attribute__((always_inline)) void wb_item(const float *U, const 
                             for (int l = 0; l < BS; l++) d[i][j][l] = 0.0f;
                         }
                     }
-                }
-                float *v = V + ((int64_t)(ty - ty0) * tw + tx) * C + cb * BS;
-                for (int j = 0; j < 4; j++) { /* B^T d, in place in rows 0..3 */
+            }
+            float *v = V + (int64_t)(t - t0) * C + cb * BS;
+            if (M == 2) {
+                for (int j = 0; j < 4; j++) /* B^T d, in place in rows 0..3 */
                     for (int l = 0; l < BS; l++) {
                         const float a0 = d[0][j][l], a1 = d[1][j][l], a2 = d[2][j][l], a3 = d[3][j][l];
                         d[0][j][l] = a0 - a2;
@@ -76,7 +136,6 @@ static inline __attribute__((always_inline)) void wb_item(const float *U, const 
                         d[2][j][l] = a2 - a1;
                         d[3][j][l] = a1 - a3;
                     }
-                }
                 for (int i = 0; i < 4; i++) /* (B^T d) B */
                     for (int l = 0; l < BS; l++) {
                         const float a0 = d[i][0][l], a1 = d[i][1][l], a2 = d[i][2][l], a3 = d[i][3][l];
@@ -85,18 +144,31 @@ static inline __attribute__((always_inline)) void wb_item(const float *U, const 
                         v[(i * 4 + 2) * vs + l] = a2 - a1;
                         v[(i * 4 + 3) * vs + l] = a1 - a3;
                     }
+            } else {
+                for (int j = 0; j < 6; j++)
+                    for (int l = 0; l < BS; l++)
+                        WB_BT6(d[0][j][l], d[1][j][l], d[2][j][l], d[3][j][l], d[4][j][l], d[5][j][l], d[0][j][l],
+                               d[1][j][l], d[2][j][l], d[3][j][l], d[4][j][l], d[5][j][l]);
+                for (int i = 0; i < 6; i++)
+                    for (int l = 0; l < BS; l++)
+                        WB_BT6(d[i][0][l], d[i][1][l], d[i][2][l], d[i][3][l], d[i][4][l], d[i][5][l],
+                               v[(i * 6 + 0) * vs + l], v[(i * 6 + 1) * vs + l], v[(i * 6 + 2) * vs + l],
+                               v[(i * 6 + 3) * vs + l], v[(i * 6 + 4) * vs + l], v[(i * 6 + 5) * vs + l]);
             }
+        }
     }
-    for (int xi = 0; xi < 16; xi++)
+    for (int xi = xi0; xi < xi1; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tc, K, C, 1.0f, V + xi * vs, C,
-                    U + (int64_t)xi * C * K, K, 0.0f, M + xi * ms, K);
+                    U + (int64_t)xi * C * K, K, 0.0f, Mx + xi * ms, K);
     /* output transform: A^T m A + bias (+ dst), ReLU */
-    for (int kb = 0; kb < KB; kb++) {
-        float *oc = dst + ((int64_t)ni * KB + kb) * H * W * BS;
+    for (int kb = kb0; kb < kb1; kb++) {
         const float *bk = bias + kb * BS;
-        for (int ty = ty0; ty < ty1; ty++)
-            for (int tx = 0; tx < tw; tx++) {
-                const float *m = M + ((int64_t)(ty - ty0) * tw + tx) * K + kb * BS;
+        for (int t = t0; t < t1; t++) {
+            const int ni = t / tpi, ty = t % tpi / tw, tx = t % tw;
+            float *oc = dst + ((int64_t)ni * KB + kb) * H * W * BS;
+            const float *m = Mx + (int64_t)(t - t0) * K + kb * BS;
+            float o[4][4][BS];
+            if (M == 2) {
                 float s[2][4][BS];
                 for (int j = 0; j < 4; j++)
                     for (int l = 0; l < BS; l++) {
@@ -105,54 +177,97 @@ static inline __attribute__((always_inline)) void wb_item(const float *U, const 
                         s[0][j][l] = m0 + m1 + m2;
                         s[1][j][l] = m1 - m2 - m3;
                     }
-                for (int i = 0; i < 2; i++) {
-                    const int y = 2 * ty + i;
-                    if (y >= H) break;
-                    for (int j = 0; j < 2; j++) {
-                        const int x = 2 * tx + j;
-                        if (x >= W) break;
-                        float *o = oc + ((int64_t)y * W + x) * BS;
-                        for (int l = 0; l < BS; l++) {
-                            float v = (j == 0 ? s[i][0][l] + s[i][1][l] + s[i][2][l]
-                                              : s[i][1][l] - s[i][2][l] - s[i][3][l]) + bk[l];
-                            if (sum) v += o[l];
-                            o[l] = relu && v < 0.0f ? 0.0f : v;
-                        }
+                for (int i = 0; i < 2; i++)
+                    for (int l = 0; l < BS; l++) {
+                        o[i][0][l] = s[i][0][l] + s[i][1][l] + s[i][2][l];
+                        o[i][1][l] = s[i][1][l] - s[i][2][l] - s[i][3][l];
+                    }
+            } else {
+                float s[4][6][BS];
+                for (int j = 0; j < 6; j++)
+                    for (int l = 0; l < BS; l++)
+                        WB_AT6(m[(0 + j) * ms + l], m[(6 + j) * ms + l], m[(12 + j) * ms + l],
+                               m[(18 + j) * ms + l], m[(24 + j) * ms + l], m[(30 + j) * ms + l], s[0][j][l],
+                               s[1][j][l], s[2][j][l], s[3][j][l]);
+                for (int i = 0; i < 4; i++)
+                    for (int l = 0; l < BS; l++)
+                        WB_AT6(s[i][0][l], s[i][1][l], s[i][2][l], s[i][3][l], s[i][4][l], s[i][5][l],
+                               o[i][0][l], o[i][1][l], o[i][2][l], o[i][3][l]);
+            }
+            for (int i = 0; i < M; i++) {
+                const int y = M * ty + i;
+                if (y >= H) break;
+                for (int j = 0; j < M; j++) {
+                    const int x = M * tx + j;
+                    if (x >= W) break;
+                    float *op = oc + ((int64_t)y * W + x) * BS;
+                    for (int l = 0; l < BS; l++) {
+                        float v = o[i][j][l] + bk[l];
+                        if (sum) v += op[l];
+                        op[l] = relu && v < 0.0f ? 0.0f : v;
                     }
                 }
             }
+        }
     }
 }
 
-static void winob_8(const float *U, const float *bias, const float *src, int ni, int C, int H, int W, int K,
-                    float *dst, int sum, int relu, int ty0, int ty1, float *V) {
-    wb_item(U, bias, src, ni, C, H, W, K, dst, sum, relu, ty0, ty1, V, 8);
-}
-
-static void winob_16(const float *U, const float *bias, const float *src, int ni, int C, int H, int W, int K,
-                     float *dst, int sum, int relu, int ty0, int ty1, float *V) {
-    wb_item(U, bias, src, ni, C, H, W, K, dst, sum, relu, ty0, ty1, V, 16);
-}
-
-void winob_conv3x3(const float *U, const float *bias, const float *src, int n, int C, int H, int W, int K,
-                   float *dst, int sum, int relu, int bs, float *const *scratch, int threads) {
-    const int th = (H + 1) / 2, tw = (W + 1) / 2;
-    int rows = wb_rows(tw, th);
-    const int per_image = (threads + n - 1) / n; /* chunks an image needs for every thread to work */
-    if (per_image > 1) {
-        const int r = (th + per_image - 1) / per_image;
-        if (r < rows) rows = r > 0 ? r : 1;
+/* The whole conv for one (BS, M). Chunked: each thread transforms, multiplies and
+ * transforms back whole chunks of tiles in its own slice of the scratch. When the
+ * batch has fewer tiles than that per thread (small layers at small batches), the chunks
+ * would make GEMMs of a few rows; then all tiles are one chunk in the shared scratch and
+ * the three phases are split across the threads by channel block, matrix and output
+ * block in turn. */
+static inline __attribute__((always_inline)) void wb_conv(const float *U, const float *bias, const float *src,
+                                                          int n, int C, int H, int W, int K, float *dst,
+                                                          int sum, int relu, float *scratch, int threads,
+                                                          int chunk, const int BS, const int M) {
+    const int T = M + 2, TT = T * T;
+    const int tiles = n * ((H + M - 1) / M) * ((W + M - 1) / M);
+    const int CB = C / BS, KB = K / BS;
+    if (threads > 1 && tiles < threads * chunk) {
+        const int64_t vs = wino_xi_stride((int64_t)tiles * C), ms = wino_xi_stride((int64_t)tiles * K);
+#pragma omp parallel num_threads(threads)
+        {
+#pragma omp for schedule(static)
+            for (int cb = 0; cb < CB; cb++)
+                wb_part(U, bias, src, C, H, W, K, dst, sum, relu, 0, tiles, scratch, vs, ms, cb, cb + 1, 0, 0, 0,
+                        0, BS, M);
+#pragma omp for schedule(static)
+            for (int xi = 0; xi < TT; xi++)
+                wb_part(U, bias, src, C, H, W, K, dst, sum, relu, 0, tiles, scratch, vs, ms, 0, 0, xi, xi + 1, 0,
+                        0, BS, M);
+#pragma omp for schedule(static)
+            for (int kb = 0; kb < KB; kb++)
+                wb_part(U, bias, src, C, H, W, K, dst, sum, relu, 0, tiles, scratch, vs, ms, 0, 0, 0, 0, kb,
+                        kb + 1, BS, M);
+        }
+        return;
     }
-    const int chunks = (th + rows - 1) / rows;
-    const int items = n * chunks;
+    const int64_t slice = winob_scratch_floats(C, K, M, chunk);
+    const int items = (tiles + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && items > 1)
     for (int it = 0; it < items; it++) {
-        const int ni = it / chunks, ch = it % chunks;
-        const int ty0 = ch * rows, ty1 = ty0 + rows < th ? ty0 + rows : th;
-        float *V = scratch[omp_get_thread_num()];
-        if (bs == 16)
-            winob_16(U, bias, src, ni, C, H, W, K, dst, sum, relu, ty0, ty1, V);
-        else
-            winob_8(U, bias, src, ni, C, H, W, K, dst, sum, relu, ty0, ty1, V);
+        const int t0 = it * chunk, t1 = t0 + chunk < tiles ? t0 + chunk : tiles;
+        const int64_t vs = wino_xi_stride((int64_t)(t1 - t0) * C), ms = wino_xi_stride((int64_t)(t1 - t0) * K);
+        wb_part(U, bias, src, C, H, W, K, dst, sum, relu, t0, t1, scratch + omp_get_thread_num() * slice, vs, ms,
+                0, CB, 0, TT, 0, KB, BS, M);
     }
+}
+
+#define WB_INST(name, BS, M)                                                                                 \
+    static void name(const float *U, const float *bias, const float *src, int n, int C, int H, int W, int K, \
+                     float *dst, int sum, int relu, float *scratch, int threads, int chunk) {               \
+        wb_conv(U, bias, src, n, C, H, W, K, dst, sum, relu, scratch, threads, chunk, BS, M);               \
+    }
+WB_INST(winob_8_2, 8, 2)
+WB_INST(winob_16_2, 16, 2)
+WB_INST(winob_8_4, 8, 4)
+WB_INST(winob_16_4, 16, 4)
+
+void winob_conv3x3(const float *U, const float *bias, const float *src, int n, int C, int H, int W, int K,
+                   float *dst, int sum, int relu, int bs, int m, int chunk, float *scratch, int threads) {
+    void (*f)(const float *, const float *, const float *, int, int, int, int, int, float *, int, int, float *,
+              int, int) = m == 4 ? (bs == 16 ? winob_16_4 : winob_8_4) : (bs == 16 ? winob_16_2 : winob_8_2);
+    f(U, bias, src, n, C, H, W, K, dst, sum, relu, scratch, threads, chunk < 1 ? 1 : chunk);
 }
