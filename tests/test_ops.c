@@ -363,7 +363,7 @@ int main(void) {
     test_stats_not_pd();
     test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 1);
     test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 14);
-    /* N 4 and 12: the AVX2 kernel (8 lanes, 16 lanes); with PADIM_MAHAL_VEC=0 (ctest
+    /* N 4 and 12: the AVX2 kernel (8 lanes, 16 lanes); with PADIM_CPU_NO_AVX2=1 (ctest
      * test_ops_no_avx2) packed rows and unpacked + STRMM */
     test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 1);
     test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 3);

@@ -19,7 +19,8 @@
 
 #include <cblas.h>
 #include <lapacke.h>
-#if defined(__x86_64__) && defined(__GNUC__)
+#include "cpu_isa.h"
+#ifdef PADIM_CPU_X86
 #include <immintrin.h>
 #define MAHAL_VEC 1 /* the AVX2 + FMA Mahalanobis kernel, chosen at run time */
 #endif
@@ -204,7 +205,7 @@ padim_status op_stats_finalize_cpu(int64_t n, int P, int D, const float *shift,
 
 /* ------------------------------------------------------------------ distance */
 
-/* Without AVX2 + FMA (or PADIM_MAHAL_VEC=0), eight images or more: per position, unpack
+/* Without AVX2 + FMA (or PADIM_CPU_NO_AVX2=1), eight images or more: per position, unpack
  * the factor once into a dense lower D x D (zeros above), gather
  * Z (chunk, D) = x - mean for a chunk of images, Z := Z L^T with STRMM (row n becomes
  * (L z_n)^T), dist = sqrt of the row's squared norm accumulated in double. One read of
@@ -326,14 +327,6 @@ __attribute__((target("avx2,fma"))) static void mahal_vec_pos_any(const float *f
     }
 }
 
-static int mahal_vec_ok(void) {
-    static int ok = -1;
-    if (ok < 0) {
-        const char *e = getenv("PADIM_MAHAL_VEC"); /* 0: the STRMM path (tests, benchmarks) */
-        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !(e && !strcmp(e, "0"));
-    }
-    return ok;
-}
 
 static void mahalanobis_vec(const float *emb, int N, int P, int D, const float *mean, const float *factor,
                             float *dist, int nt) {
@@ -373,7 +366,7 @@ void op_mahalanobis_cpu(const float *emb, int N, int P, int D, const float *mean
     const int chunk = N < OPS_IMAGE_CHUNK ? N : OPS_IMAGE_CHUNK;
     if (N <= 0) return;
 #ifdef MAHAL_VEC
-    if (mahal_vec_ok() && N >= MAHAL_VEC_MIN_N) {
+    if (cpu_avx2_fma() && N >= MAHAL_VEC_MIN_N) {
         mahalanobis_vec(emb, N, P, D, mean, factor, dist, nt);
         return;
     }

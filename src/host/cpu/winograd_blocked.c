@@ -3,11 +3,11 @@
  * winograd_blocked.h).
  *
  * The tiles of the whole batch (image, tile row, tile column, flattened) are cut into
- * chunks of `chunk` tiles (WINOB_CHUNK), split across OpenMP threads, so that small layers (16x16 at
- * layer3) still give GEMMs of many rows. Per chunk: input transform into V (T*T, Tc, C),
- * T*T SGEMMs into M (T*T, Tc, K), output transform with bias, sum and ReLU while M is in
+ * chunks of `chunk` tiles (WINOB_CHUNK), split across OpenMP threads, so that small
+ * layers (16x16 at layer3) still give GEMMs of many rows. Per chunk: input transform into V (Tc, T*T, C),
+ * T*T SGEMMs into M (Tc, T*T, K), output transform with bias, sum and ReLU while M is in
  * cache. Batches with fewer tiles than a chunk per thread run as one chunk, each phase
- * split across the threads (wb_conv).
+ * split across the threads (winob_conv3x3).
  * The transforms are written for a block of BS channels and a tile of M outputs with both
  * compile-time constants (four instantiations), so that the compiler keeps a block in SIMD
  * registers and unrolls the small matrix products.
@@ -54,9 +54,8 @@ padim_status winob_filters(const float *w, int K, int C, int m, float **U) {
 }
 
 int64_t winob_scratch_floats(int C, int K, int m, int chunk) {
-    const int T = m + 2;
-    const int64_t tc = chunk;
-    return (int64_t)T * T * (wino_xi_stride(tc * C) + wino_xi_stride(tc * K));
+    const int64_t TT = (m + 2) * (m + 2);
+    return (int64_t)chunk * (TT * C + 16 + TT * K + 16); /* wb_layout_of */
 }
 
 /* The 1-D input transform B^T of 6 values (F(4x4, 3x3)), r[i] at stride rs. */
@@ -85,20 +84,38 @@ int64_t winob_scratch_floats(int C, int K, int m, int chunk) {
         o3 = q12 + 8.0f * q34 + f5;                                             \
     } while (0)
 
-/* Tiles [t0, t1) of the batch's flattened tiles (V and M rows t - t0, matrices vs and ms
- * floats apart), for one block size BS and tile M (2 or 4 outputs a side, T = M + 2
- * inputs): the input transform of channel blocks [cb0, cb1), the GEMMs of matrices
- * [xi0, xi1), the output transform of output blocks [kb0, kb1). Always inlined into the
- * instantiations. */
-static inline __attribute__((always_inline)) void wb_part(const float *U, const float *bias, const float *src,
-                                                          int C, int H, int W, int K, float *dst, int sum,
-                                                          int relu, int t0, int t1, float *V, int64_t vs,
-                                                          int64_t ms, int cb0, int cb1, int xi0, int xi1,
-                                                          int kb0, int kb1, const int BS, const int M) {
+/* Where V and M of Tc tiles lie in a scratch: tile-major, V (Tc, T*T, C) and M (Tc, T*T, K),
+ * rows padded by 16 floats (rows of 36 x 256 floats would be a multiple of 4 KiB apart);
+ * the GEMM of matrix xi reads rows T*T*C + 16 apart. A tile's T*T values then sit in one
+ * small region that the transforms write and read (matrix-major, V (T*T, Tc, C), spread
+ * them over T*T streams: measured about 5% slower end to end). */
+typedef struct wb_layout {
+    float *V, *M;
+    int64_t vs, vr, ms, mr; /* distance between matrices xi, between tiles */
+} wb_layout;
+
+static void wb_layout_of(int Tc, int C, int K, int TT, float *scratch, wb_layout *L) {
+    L->vs = C, L->vr = (int64_t)TT * C + 16, L->ms = K, L->mr = (int64_t)TT * K + 16;
+    L->V = scratch, L->M = scratch + Tc * L->vr;
+}
+
+typedef struct wb_args {
+    const float *U, *bias, *src;
+    float *dst;
+    int C, H, W, K, sum, relu;
+} wb_args;
+
+static inline __attribute__((always_inline)) void wb_part(const wb_args *a, int t0, int t1, const wb_layout *L,
+                                                          int cb0, int cb1, int xi0, int xi1, int kb0, int kb1,
+                                                          const int BS, const int M) {
+    const float *U = a->U, *bias = a->bias, *src = a->src;
+    float *dst = a->dst;
+    const int C = a->C, H = a->H, W = a->W, K = a->K, sum = a->sum, relu = a->relu;
+    float *V = L->V, *Mx = L->M;
+    const int64_t vs = L->vs, vr = L->vr, ms = L->ms, mr = L->mr;
     const int T = M + 2, TT = T * T;
     const int th = (H + M - 1) / M, tw = (W + M - 1) / M, tpi = th * tw;
     const int Tc = t1 - t0;
-    float *Mx = V + TT * vs;
     const int CB = C / BS, KB = K / BS;
     (void)TT;
     /* input transform: V[xi][t][c] = (B^T d B)[xi] */
@@ -126,7 +143,7 @@ static inline __attribute__((always_inline)) void wb_part(const float *U, const 
                         }
                     }
             }
-            float *v = V + (int64_t)(t - t0) * C + cb * BS;
+            float *v = V + (int64_t)(t - t0) * vr + cb * BS;
             if (M == 2) {
                 for (int j = 0; j < 4; j++) /* B^T d, in place in rows 0..3 */
                     for (int l = 0; l < BS; l++) {
@@ -158,15 +175,15 @@ static inline __attribute__((always_inline)) void wb_part(const float *U, const 
         }
     }
     for (int xi = xi0; xi < xi1; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tc, K, C, 1.0f, V + xi * vs, C,
-                    U + (int64_t)xi * C * K, K, 0.0f, Mx + xi * ms, K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tc, K, C, 1.0f, V + xi * vs, (int)vr,
+                    U + (int64_t)xi * C * K, K, 0.0f, Mx + xi * ms, (int)mr);
     /* output transform: A^T m A + bias (+ dst), ReLU */
     for (int kb = kb0; kb < kb1; kb++) {
         const float *bk = bias + kb * BS;
         for (int t = t0; t < t1; t++) {
             const int ni = t / tpi, ty = t % tpi / tw, tx = t % tw;
             float *oc = dst + ((int64_t)ni * KB + kb) * H * W * BS;
-            const float *m = Mx + (int64_t)(t - t0) * K + kb * BS;
+            const float *m = Mx + (int64_t)(t - t0) * mr + kb * BS;
             float o[4][4][BS];
             if (M == 2) {
                 float s[2][4][BS];
@@ -212,62 +229,58 @@ static inline __attribute__((always_inline)) void wb_part(const float *U, const 
     }
 }
 
-/* The whole conv for one (BS, M). Chunked: each thread transforms, multiplies and
- * transforms back whole chunks of tiles in its own slice of the scratch. When the
- * batch has fewer tiles than that per thread (small layers at small batches), the chunks
- * would make GEMMs of a few rows; then all tiles are one chunk in the shared scratch and
- * the three phases are split across the threads by channel block, matrix and output
- * block in turn. */
-static inline __attribute__((always_inline)) void wb_conv(const float *U, const float *bias, const float *src,
-                                                          int n, int C, int H, int W, int K, float *dst,
-                                                          int sum, int relu, float *scratch, int threads,
-                                                          int chunk, const int BS, const int M) {
-    const int T = M + 2, TT = T * T;
-    const int tiles = n * ((H + M - 1) / M) * ((W + M - 1) / M);
-    const int CB = C / BS, KB = K / BS;
+typedef void (*wb_part_fn)(const wb_args *a, int t0, int t1, const wb_layout *L, int cb0, int cb1, int xi0,
+                           int xi1, int kb0, int kb1);
+
+/* The parts for each (BS, M). (An AVX2 build of them, picked at run time, measured no
+ * faster on the 2-core AVX2 machine: the transforms wait on memory, not on arithmetic.) */
+#define WB_PART(name, BS, M)                                                                                \
+    static void name(const wb_args *a, int t0, int t1, const wb_layout *L, int cb0, int cb1, int xi0,      \
+                     int xi1, int kb0, int kb1) {                                                          \
+        wb_part(a, t0, t1, L, cb0, cb1, xi0, xi1, kb0, kb1, BS, M);                                        \
+    }
+WB_PART(wb_8_2, 8, 2)
+WB_PART(wb_16_2, 16, 2)
+WB_PART(wb_8_4, 8, 4)
+WB_PART(wb_16_4, 16, 4)
+
+static wb_part_fn wb_pick(int bs, int m) {
+    return m == 4 ? (bs == 16 ? wb_16_4 : wb_8_4) : (bs == 16 ? wb_16_2 : wb_8_2);
+}
+
+/* Chunked: each thread transforms, multiplies and transforms back whole chunks of tiles
+ * in its own slice of the scratch. When the batch has fewer tiles than that per thread
+ * (small layers at small batches), the chunks would make GEMMs of a few rows; then all
+ * tiles are one chunk in the shared scratch and the three phases are split across the
+ * threads by channel block, matrix and output block in turn. */
+void winob_conv3x3(const float *U, const float *bias, const float *src, int n, int C, int H, int W, int K,
+                   float *dst, int sum, int relu, int bs, int m, int chunk, float *scratch, int threads) {
+    const wb_args a = {U, bias, src, dst, C, H, W, K, sum, relu};
+    const wb_part_fn part = wb_pick(bs, m);
+    const int TT = (m + 2) * (m + 2), CB = C / bs, KB = K / bs;
+    const int tiles = n * ((H + m - 1) / m) * ((W + m - 1) / m);
+    if (chunk < 1) chunk = 1;
     if (threads > 1 && tiles < threads * chunk) {
-        const int64_t vs = wino_xi_stride((int64_t)tiles * C), ms = wino_xi_stride((int64_t)tiles * K);
+        wb_layout L;
+        wb_layout_of(tiles, C, K, TT, scratch, &L);
 #pragma omp parallel num_threads(threads)
         {
 #pragma omp for schedule(static)
-            for (int cb = 0; cb < CB; cb++)
-                wb_part(U, bias, src, C, H, W, K, dst, sum, relu, 0, tiles, scratch, vs, ms, cb, cb + 1, 0, 0, 0,
-                        0, BS, M);
+            for (int cb = 0; cb < CB; cb++) part(&a, 0, tiles, &L, cb, cb + 1, 0, 0, 0, 0);
 #pragma omp for schedule(static)
-            for (int xi = 0; xi < TT; xi++)
-                wb_part(U, bias, src, C, H, W, K, dst, sum, relu, 0, tiles, scratch, vs, ms, 0, 0, xi, xi + 1, 0,
-                        0, BS, M);
+            for (int xi = 0; xi < TT; xi++) part(&a, 0, tiles, &L, 0, 0, xi, xi + 1, 0, 0);
 #pragma omp for schedule(static)
-            for (int kb = 0; kb < KB; kb++)
-                wb_part(U, bias, src, C, H, W, K, dst, sum, relu, 0, tiles, scratch, vs, ms, 0, 0, 0, 0, kb,
-                        kb + 1, BS, M);
+            for (int kb = 0; kb < KB; kb++) part(&a, 0, tiles, &L, 0, 0, 0, 0, kb, kb + 1);
         }
         return;
     }
-    const int64_t slice = winob_scratch_floats(C, K, M, chunk);
+    const int64_t slice = winob_scratch_floats(C, K, m, chunk);
     const int items = (tiles + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && items > 1)
     for (int it = 0; it < items; it++) {
         const int t0 = it * chunk, t1 = t0 + chunk < tiles ? t0 + chunk : tiles;
-        const int64_t vs = wino_xi_stride((int64_t)(t1 - t0) * C), ms = wino_xi_stride((int64_t)(t1 - t0) * K);
-        wb_part(U, bias, src, C, H, W, K, dst, sum, relu, t0, t1, scratch + omp_get_thread_num() * slice, vs, ms,
-                0, CB, 0, TT, 0, KB, BS, M);
+        wb_layout L;
+        wb_layout_of(t1 - t0, C, K, TT, scratch + omp_get_thread_num() * slice, &L);
+        part(&a, t0, t1, &L, 0, CB, 0, TT, 0, KB);
     }
-}
-
-#define WB_INST(name, BS, M)                                                                                 \
-    static void name(const float *U, const float *bias, const float *src, int n, int C, int H, int W, int K, \
-                     float *dst, int sum, int relu, float *scratch, int threads, int chunk) {               \
-        wb_conv(U, bias, src, n, C, H, W, K, dst, sum, relu, scratch, threads, chunk, BS, M);               \
-    }
-WB_INST(winob_8_2, 8, 2)
-WB_INST(winob_16_2, 16, 2)
-WB_INST(winob_8_4, 8, 4)
-WB_INST(winob_16_4, 16, 4)
-
-void winob_conv3x3(const float *U, const float *bias, const float *src, int n, int C, int H, int W, int K,
-                   float *dst, int sum, int relu, int bs, int m, int chunk, float *scratch, int threads) {
-    void (*f)(const float *, const float *, const float *, int, int, int, int, int, float *, int, int, float *,
-              int, int) = m == 4 ? (bs == 16 ? winob_16_4 : winob_8_4) : (bs == 16 ? winob_16_2 : winob_8_2);
-    f(U, bias, src, n, C, H, W, K, dst, sum, relu, scratch, threads, chunk < 1 ? 1 : chunk);
 }

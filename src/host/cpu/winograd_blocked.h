@@ -4,8 +4,8 @@
  * channel-blocked layouts of the oneDNN backbone (nChw8c / nChw16c: the channels of a
  * pixel in blocks of BS contiguous floats), for backbone_dnnl.c (winograd_blocked.c).
  *
- * Blocked, the transforms run BS channels at a time in SIMD registers, and the 16 GEMMs
- * take tiles as rows: V[xi] (Tc, C) x U[xi] (C, K) -> M[xi] (Tc, K) (T*T of them), so that V and M are
+ * Blocked, the transforms run BS channels at a time in SIMD registers, and the T*T GEMMs
+ * take tiles as rows: V[xi] (Tc, C) x U[xi] (C, K) -> M[xi] (Tc, K), so that V and M are
  * written and read BS channels at a time as well. The bias, the residual sum (dst already
  * holds the shortcut) and the ReLU are fused into the output transform, as oneDNN's post-ops.
  */

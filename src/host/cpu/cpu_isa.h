@@ -1,0 +1,30 @@
+/*
+ * cpu_isa.h - whether the CPU kernels that have an AVX2 + FMA build (the Mahalanobis
+ * kernel of ops_cpu.c) may use it: the processor has both, and
+ * PADIM_CPU_NO_AVX2 is unset or 0 (set it to run the portable builds on any machine, as
+ * the ctest test_ops_no_avx2 does). Decided once per process.
+ */
+#ifndef PADIM_CPU_ISA_H
+#define PADIM_CPU_ISA_H
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define PADIM_CPU_X86 1
+#endif
+
+static inline int cpu_avx2_fma(void) {
+#ifdef PADIM_CPU_X86
+    static int ok = -1;
+    if (ok < 0) {
+        const char *e = getenv("PADIM_CPU_NO_AVX2");
+        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !(e && *e && strcmp(e, "0"));
+    }
+    return ok;
+#else
+    return 0;
+#endif
+}
+
+#endif
