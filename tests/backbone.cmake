@@ -9,3 +9,6 @@ add_test(NAME test_backbone_wrn50
     ${CMAKE_BINARY_DIR}/golden_backbone_wrn50 $<TARGET_FILE:test_backbone>
   WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_backbone_wrn50 PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600)
+# The portable (SSE2) build of the Winograd transforms, which machines without AVX2 run.
+add_test(NAME test_backbone_no_avx2 COMMAND test_backbone WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_backbone_no_avx2 PROPERTIES SKIP_RETURN_CODE 77 ENVIRONMENT PADIM_CPU_NO_AVX2=1)

@@ -14,6 +14,7 @@
  */
 #include "winograd_blocked.h"
 #include "winograd.h"
+#include "cpu_isa.h"
 
 #include <cblas.h>
 #include <omp.h>
@@ -58,12 +59,35 @@ int64_t winob_scratch_floats(int C, int K, int m, int chunk) {
     return (int64_t)chunk * (TT * C + 16 + TT * K + 16); /* wb_layout_of */
 }
 
-/* The 1-D input transform B^T of 6 values (F(4x4, 3x3)), r[i] at stride rs. */
+/* Eight channels of a blocked pixel as one vector (GCC/clang vector extensions: one ymm
+ * with AVX, two xmm on plain x86-64), loaded and stored unaligned, aliasing float. */
+typedef float wv8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int wi8 __attribute__((vector_size(32), aligned(4), may_alias));
+
+/* The 1-D input transform B^T of 4 values (F(2x2, 3x3)). */
+#define WB_BT4(d0, d1, d2, d3, r0, r1, r2, r3)                                  \
+    do {                                                                        \
+        const wv8 e0 = (d0), e1 = (d1), e2 = (d2), e3 = (d3);                   \
+        r0 = e0 - e2;                                                           \
+        r1 = e1 + e2;                                                           \
+        r2 = e2 - e1;                                                           \
+        r3 = e1 - e3;                                                           \
+    } while (0)
+
+/* The 1-D output transform A^T of 4 values (F(2x2, 3x3)). */
+#define WB_AT4(m0, m1, m2, m3, o0, o1)                                          \
+    do {                                                                        \
+        const wv8 f1 = (m1), f2 = (m2);                                         \
+        o0 = (m0) + f1 + f2;                                                    \
+        o1 = f1 - f2 - (m3);                                                    \
+    } while (0)
+
+/* The 1-D input transform B^T of 6 values (F(4x4, 3x3)). */
 #define WB_BT6(d0, d1, d2, d3, d4, d5, r0, r1, r2, r3, r4, r5)                  \
     do {                                                                        \
-        const float e0 = (d0), e1 = (d1), e2 = (d2), e3 = (d3), e4 = (d4), e5 = (d5); \
-        const float s12 = e1 + e2, t43 = e4 + e3, q12 = e1 - e2, u43 = e4 - e3;  \
-        const float u42 = e4 - e2, u31 = e3 - e1;                               \
+        const wv8 e0 = (d0), e1 = (d1), e2 = (d2), e3 = (d3), e4 = (d4), e5 = (d5); \
+        const wv8 s12 = e1 + e2, t43 = e4 + e3, q12 = e1 - e2, u43 = e4 - e3;   \
+        const wv8 u42 = e4 - e2, u31 = e3 - e1;                                 \
         r0 = 4.0f * e0 - 5.0f * e2 + e4;                                        \
         r1 = t43 - 4.0f * s12;                                                  \
         r2 = u43 + 4.0f * q12;                                                  \
@@ -75,9 +99,9 @@ int64_t winob_scratch_floats(int C, int K, int m, int chunk) {
 /* The 1-D output transform A^T of 6 values (F(4x4, 3x3)). */
 #define WB_AT6(m0, m1, m2, m3, m4, m5, o0, o1, o2, o3)                         \
     do {                                                                        \
-        const float p12 = (m1) + (m2), q12 = (m1) - (m2);                       \
-        const float p34 = (m3) + (m4), q34 = (m3) - (m4);                       \
-        const float f0 = (m0), f5 = (m5);                                       \
+        const wv8 p12 = (m1) + (m2), q12 = (m1) - (m2);                         \
+        const wv8 p34 = (m3) + (m4), q34 = (m3) - (m4);                         \
+        const wv8 f0 = (m0), f5 = (m5);                                         \
         o0 = f0 + p12 + p34;                                                    \
         o1 = q12 + 2.0f * q34;                                                  \
         o2 = p12 + 4.0f * p34;                                                  \
@@ -118,133 +142,119 @@ static inline __attribute__((always_inline)) void wb_part(const wb_args *a, int 
     const int Tc = t1 - t0;
     const int CB = C / BS, KB = K / BS;
     (void)TT;
-    /* input transform: V[xi][t][c] = (B^T d B)[xi] */
-    for (int cb = cb0; cb < cb1; cb++) {
-        for (int t = t0; t < t1; t++) {
-            const int ni = t / tpi, ty = t % tpi / tw, tx = t % tw;
-            const float *xc = src + ((int64_t)ni * CB + cb) * H * W * BS;
-            float d[6][6][BS];
-            const int y0 = M * ty - 1, x0 = M * tx - 1;
-            if (y0 >= 0 && y0 + T <= H && x0 >= 0 && x0 + T <= W) {
-                for (int i = 0; i < T; i++)
-                    for (int j = 0; j < T; j++) {
-                        const float *p = xc + ((int64_t)(y0 + i) * W + x0 + j) * BS;
-                        for (int l = 0; l < BS; l++) d[i][j][l] = p[l];
-                    }
-            } else {
+    const wv8 zero = {0};
+    /* input transform: V[t][xi][c] = (B^T d B)[xi], 8 channels at a time */
+    for (int t = t0; t < t1 && cb1 > cb0; t++) {
+        const int ni = t / tpi, ty = t % tpi / tw, tx = t % tw;
+        const int y0 = M * ty - 1, x0 = M * tx - 1;
+        const int interior = y0 >= 0 && y0 + T <= H && x0 >= 0 && x0 + T <= W;
+        for (int cb = cb0; cb < cb1; cb++)
+            for (int h = 0; h < BS; h += 8) {
+                const float *xc = src + ((int64_t)ni * CB + cb) * H * W * BS + h;
+                float *v = V + (int64_t)(t - t0) * vr + cb * BS + h;
+                wv8 d[6][6];
                 for (int i = 0; i < T; i++)
                     for (int j = 0; j < T; j++) {
                         const int y = y0 + i, x = x0 + j;
-                        if (y >= 0 && y < H && x >= 0 && x < W) {
-                            const float *p = xc + ((int64_t)y * W + x) * BS;
-                            for (int l = 0; l < BS; l++) d[i][j][l] = p[l];
-                        } else {
-                            for (int l = 0; l < BS; l++) d[i][j][l] = 0.0f;
-                        }
+                        d[i][j] = interior || (y >= 0 && y < H && x >= 0 && x < W)
+                                      ? *(const wv8 *)(xc + ((int64_t)y * W + x) * BS)
+                                      : zero;
                     }
+                if (M == 2) {
+                    for (int j = 0; j < 4; j++) /* B^T d, in place */
+                        WB_BT4(d[0][j], d[1][j], d[2][j], d[3][j], d[0][j], d[1][j], d[2][j], d[3][j]);
+                    for (int i = 0; i < 4; i++) /* (B^T d) B */
+                        WB_BT4(d[i][0], d[i][1], d[i][2], d[i][3], *(wv8 *)(v + (i * 4 + 0) * vs),
+                               *(wv8 *)(v + (i * 4 + 1) * vs), *(wv8 *)(v + (i * 4 + 2) * vs),
+                               *(wv8 *)(v + (i * 4 + 3) * vs));
+                } else {
+                    for (int j = 0; j < 6; j++)
+                        WB_BT6(d[0][j], d[1][j], d[2][j], d[3][j], d[4][j], d[5][j], d[0][j], d[1][j], d[2][j],
+                               d[3][j], d[4][j], d[5][j]);
+                    for (int i = 0; i < 6; i++)
+                        WB_BT6(d[i][0], d[i][1], d[i][2], d[i][3], d[i][4], d[i][5], *(wv8 *)(v + (i * 6 + 0) * vs),
+                               *(wv8 *)(v + (i * 6 + 1) * vs), *(wv8 *)(v + (i * 6 + 2) * vs),
+                               *(wv8 *)(v + (i * 6 + 3) * vs), *(wv8 *)(v + (i * 6 + 4) * vs),
+                               *(wv8 *)(v + (i * 6 + 5) * vs));
+                }
             }
-            float *v = V + (int64_t)(t - t0) * vr + cb * BS;
-            if (M == 2) {
-                for (int j = 0; j < 4; j++) /* B^T d, in place in rows 0..3 */
-                    for (int l = 0; l < BS; l++) {
-                        const float a0 = d[0][j][l], a1 = d[1][j][l], a2 = d[2][j][l], a3 = d[3][j][l];
-                        d[0][j][l] = a0 - a2;
-                        d[1][j][l] = a1 + a2;
-                        d[2][j][l] = a2 - a1;
-                        d[3][j][l] = a1 - a3;
-                    }
-                for (int i = 0; i < 4; i++) /* (B^T d) B */
-                    for (int l = 0; l < BS; l++) {
-                        const float a0 = d[i][0][l], a1 = d[i][1][l], a2 = d[i][2][l], a3 = d[i][3][l];
-                        v[(i * 4 + 0) * vs + l] = a0 - a2;
-                        v[(i * 4 + 1) * vs + l] = a1 + a2;
-                        v[(i * 4 + 2) * vs + l] = a2 - a1;
-                        v[(i * 4 + 3) * vs + l] = a1 - a3;
-                    }
-            } else {
-                for (int j = 0; j < 6; j++)
-                    for (int l = 0; l < BS; l++)
-                        WB_BT6(d[0][j][l], d[1][j][l], d[2][j][l], d[3][j][l], d[4][j][l], d[5][j][l], d[0][j][l],
-                               d[1][j][l], d[2][j][l], d[3][j][l], d[4][j][l], d[5][j][l]);
-                for (int i = 0; i < 6; i++)
-                    for (int l = 0; l < BS; l++)
-                        WB_BT6(d[i][0][l], d[i][1][l], d[i][2][l], d[i][3][l], d[i][4][l], d[i][5][l],
-                               v[(i * 6 + 0) * vs + l], v[(i * 6 + 1) * vs + l], v[(i * 6 + 2) * vs + l],
-                               v[(i * 6 + 3) * vs + l], v[(i * 6 + 4) * vs + l], v[(i * 6 + 5) * vs + l]);
-            }
-        }
     }
     for (int xi = xi0; xi < xi1; xi++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tc, K, C, 1.0f, V + xi * vs, (int)vr,
                     U + (int64_t)xi * C * K, K, 0.0f, Mx + xi * ms, (int)mr);
-    /* output transform: A^T m A + bias (+ dst), ReLU */
-    for (int kb = kb0; kb < kb1; kb++) {
-        const float *bk = bias + kb * BS;
-        for (int t = t0; t < t1; t++) {
-            const int ni = t / tpi, ty = t % tpi / tw, tx = t % tw;
-            float *oc = dst + ((int64_t)ni * KB + kb) * H * W * BS;
-            const float *m = Mx + (int64_t)(t - t0) * mr + kb * BS;
-            float o[4][4][BS];
-            if (M == 2) {
-                float s[2][4][BS];
-                for (int j = 0; j < 4; j++)
-                    for (int l = 0; l < BS; l++) {
-                        const float m0 = m[(0 + j) * ms + l], m1 = m[(4 + j) * ms + l];
-                        const float m2 = m[(8 + j) * ms + l], m3 = m[(12 + j) * ms + l];
-                        s[0][j][l] = m0 + m1 + m2;
-                        s[1][j][l] = m1 - m2 - m3;
-                    }
-                for (int i = 0; i < 2; i++)
-                    for (int l = 0; l < BS; l++) {
-                        o[i][0][l] = s[i][0][l] + s[i][1][l] + s[i][2][l];
-                        o[i][1][l] = s[i][1][l] - s[i][2][l] - s[i][3][l];
-                    }
-            } else {
-                float s[4][6][BS];
-                for (int j = 0; j < 6; j++)
-                    for (int l = 0; l < BS; l++)
-                        WB_AT6(m[(0 + j) * ms + l], m[(6 + j) * ms + l], m[(12 + j) * ms + l],
-                               m[(18 + j) * ms + l], m[(24 + j) * ms + l], m[(30 + j) * ms + l], s[0][j][l],
-                               s[1][j][l], s[2][j][l], s[3][j][l]);
-                for (int i = 0; i < 4; i++)
-                    for (int l = 0; l < BS; l++)
-                        WB_AT6(s[i][0][l], s[i][1][l], s[i][2][l], s[i][3][l], s[i][4][l], s[i][5][l],
-                               o[i][0][l], o[i][1][l], o[i][2][l], o[i][3][l]);
-            }
-            for (int i = 0; i < M; i++) {
-                const int y = M * ty + i;
-                if (y >= H) break;
-                for (int j = 0; j < M; j++) {
-                    const int x = M * tx + j;
-                    if (x >= W) break;
-                    float *op = oc + ((int64_t)y * W + x) * BS;
-                    for (int l = 0; l < BS; l++) {
-                        float v = o[i][j][l] + bk[l];
-                        if (sum) v += op[l];
-                        op[l] = relu && v < 0.0f ? 0.0f : v;
+    /* output transform: A^T m A + bias (+ dst), ReLU, 8 channels at a time */
+    for (int t = t0; t < t1 && kb1 > kb0; t++) {
+        const int ni = t / tpi, ty = t % tpi / tw, tx = t % tw;
+        for (int kb = kb0; kb < kb1; kb++)
+            for (int h = 0; h < BS; h += 8) {
+                float *oc = dst + ((int64_t)ni * KB + kb) * H * W * BS + h;
+                const float *m = Mx + (int64_t)(t - t0) * mr + kb * BS + h;
+                const wv8 bk = *(const wv8 *)(bias + kb * BS + h);
+                wv8 o[4][4];
+                if (M == 2) {
+                    wv8 s2[2][4];
+                    for (int j = 0; j < 4; j++)
+                        WB_AT4(*(const wv8 *)(m + (0 + j) * ms), *(const wv8 *)(m + (4 + j) * ms),
+                               *(const wv8 *)(m + (8 + j) * ms), *(const wv8 *)(m + (12 + j) * ms), s2[0][j],
+                               s2[1][j]);
+                    for (int i = 0; i < 2; i++) WB_AT4(s2[i][0], s2[i][1], s2[i][2], s2[i][3], o[i][0], o[i][1]);
+                } else {
+                    wv8 s4[4][6];
+                    for (int j = 0; j < 6; j++)
+                        WB_AT6(*(const wv8 *)(m + (0 + j) * ms), *(const wv8 *)(m + (6 + j) * ms),
+                               *(const wv8 *)(m + (12 + j) * ms), *(const wv8 *)(m + (18 + j) * ms),
+                               *(const wv8 *)(m + (24 + j) * ms), *(const wv8 *)(m + (30 + j) * ms), s4[0][j],
+                               s4[1][j], s4[2][j], s4[3][j]);
+                    for (int i = 0; i < 4; i++)
+                        WB_AT6(s4[i][0], s4[i][1], s4[i][2], s4[i][3], s4[i][4], s4[i][5], o[i][0], o[i][1],
+                               o[i][2], o[i][3]);
+                }
+                for (int i = 0; i < M; i++) {
+                    const int y = M * ty + i;
+                    if (y >= H) break;
+                    for (int j = 0; j < M; j++) {
+                        const int x = M * tx + j;
+                        if (x >= W) break;
+                        wv8 *op = (wv8 *)(oc + ((int64_t)y * W + x) * BS);
+                        wv8 r = o[i][j] + bk;
+                        if (sum) r += *op;
+                        if (relu) r = (wv8)((wi8)r & ~(wi8)(r < zero)); /* as v < 0 ? 0 : v */
+                        *op = r;
                     }
                 }
             }
-        }
     }
 }
 
 typedef void (*wb_part_fn)(const wb_args *a, int t0, int t1, const wb_layout *L, int cb0, int cb1, int xi0,
                            int xi1, int kb0, int kb1);
 
-/* The parts for each (BS, M). (An AVX2 build of them, picked at run time, measured no
- * faster on the 2-core AVX2 machine: the transforms wait on memory, not on arithmetic.) */
-#define WB_PART(name, BS, M)                                                                                \
-    static void name(const wb_args *a, int t0, int t1, const wb_layout *L, int cb0, int cb1, int xi0,      \
-                     int xi1, int kb0, int kb1) {                                                          \
+/* The parts for each (BS, M), built for any x86-64 (a vector of 8 is two SSE registers)
+ * and for AVX2 (one register), picked at run time (cpu_isa.h). No FMA is formed in either
+ * (ISO C: no contraction), so both give the same bits. */
+#define WB_PART(name, BS, M, ATTR)                                                                          \
+    ATTR static void name(const wb_args *a, int t0, int t1, const wb_layout *L, int cb0, int cb1, int xi0, \
+                          int xi1, int kb0, int kb1) {                                                     \
         wb_part(a, t0, t1, L, cb0, cb1, xi0, xi1, kb0, kb1, BS, M);                                        \
     }
-WB_PART(wb_8_2, 8, 2)
-WB_PART(wb_16_2, 16, 2)
-WB_PART(wb_8_4, 8, 4)
-WB_PART(wb_16_4, 16, 4)
+#define WB_ANY
+WB_PART(wb_8_2, 8, 2, WB_ANY)
+WB_PART(wb_16_2, 16, 2, WB_ANY)
+WB_PART(wb_8_4, 8, 4, WB_ANY)
+WB_PART(wb_16_4, 16, 4, WB_ANY)
+#ifdef PADIM_CPU_X86
+#define WB_AVX2 __attribute__((target("avx2")))
+WB_PART(wb_8_2_avx2, 8, 2, WB_AVX2)
+WB_PART(wb_16_2_avx2, 16, 2, WB_AVX2)
+WB_PART(wb_8_4_avx2, 8, 4, WB_AVX2)
+WB_PART(wb_16_4_avx2, 16, 4, WB_AVX2)
+#endif
 
 static wb_part_fn wb_pick(int bs, int m) {
+#ifdef PADIM_CPU_X86
+    if (cpu_avx2_fma())
+        return m == 4 ? (bs == 16 ? wb_16_4_avx2 : wb_8_4_avx2) : (bs == 16 ? wb_16_2_avx2 : wb_8_2_avx2);
+#endif
     return m == 4 ? (bs == 16 ? wb_16_4 : wb_8_4) : (bs == 16 ? wb_16_2 : wb_8_2);
 }
 
