@@ -1,8 +1,9 @@
 /*
  * cpu_isa.h - whether the CPU kernels that have an AVX2 (+ FMA) build (the Winograd
- * transforms of winograd_blocked.c, the Mahalanobis kernel of ops_cpu.c) may use it: the processor has both, and
- * PADIM_CPU_NO_AVX2 is unset or 0 (set it to run the portable builds on any machine, as
- * the ctests test_ops_no_avx2 and test_backbone_no_avx2 do). Decided once per process.
+ * transforms of winograd_blocked.c, the Mahalanobis kernel of ops_cpu.c) may use it:
+ * the processor has both, and PADIM_CPU_NO_AVX2 is unset or 0 (set it to run the
+ * portable builds on any machine, as the ctests test_ops_no_avx2 and
+ * test_backbone_no_avx2 do). Decided once per process.
  */
 #ifndef PADIM_CPU_ISA_H
 #define PADIM_CPU_ISA_H
