@@ -147,6 +147,33 @@ static padim_status check_resize_args(const char *what, const void *in, const vo
 
 /* ------------------------------------------------------------------ float resize */
 
+/* One row of the width pass: d (ow) from src (W). */
+static void resize_row_w(const float *src, const resize_coeffs *cw, int ow, float *d) {
+    for (int o = 0; o < ow; o++) {
+        const float *w = cw->wf + (size_t)o * (size_t)cw->ksize;
+        const float *x = src + cw->bounds[2 * o];
+        const int n = cw->bounds[2 * o + 1];
+        float acc = x[0] * w[0]; /* float accumulation in tap order, as torch */
+        for (int j = 1; j < n; j++) acc += x[j] * w[j];
+        d[o] = acc;
+    }
+}
+
+/* The height pass of one plane: d (oh, ow) from src (H, ow). */
+static void resize_plane_h(const float *src, const resize_coeffs *ch, int oh, int ow, float *d) {
+    for (int o = 0; o < oh; o++) {
+        const float *w = ch->wf + (size_t)o * (size_t)ch->ksize;
+        const float *x = src + (size_t)ch->bounds[2 * o] * ow;
+        const int n = ch->bounds[2 * o + 1];
+        float *drow = d + (size_t)o * ow;
+        for (int i = 0; i < ow; i++) drow[i] = x[i] * w[0];
+        for (int j = 1; j < n; j++) {
+            const float *xr = x + (size_t)j * ow;
+            for (int i = 0; i < ow; i++) drow[i] += xr[i] * w[j];
+        }
+    }
+}
+
 /* Width pass first, then height, like torch (interp dims are processed last to first)
  * and PIL. A pass whose size does not change is skipped: for the bilinear filter torch's
  * identity weights are exactly (1, 0), so skipping changes nothing. */
@@ -168,37 +195,11 @@ padim_status resize_aa_f32(const float *in, int C, int H, int W, int oh, int ow,
     const float *mid = in;
     if (need_w) {
         float *dst = need_h ? tmp : out;
-        for (int64_t r = 0; r < (int64_t)C * H; r++) {
-            const float *src = in + r * W;
-            float *d = dst + r * ow;
-            for (int o = 0; o < ow; o++) {
-                const float *w = cw.wf + (size_t)o * (size_t)cw.ksize;
-                const float *x = src + cw.bounds[2 * o];
-                int n = cw.bounds[2 * o + 1];
-                float acc = x[0] * w[0]; /* float accumulation in tap order, as torch */
-                for (int j = 1; j < n; j++) acc += x[j] * w[j];
-                d[o] = acc;
-            }
-        }
+        for (int64_t r = 0; r < (int64_t)C * H; r++) resize_row_w(in + r * W, &cw, ow, dst + r * ow);
         mid = dst;
     }
-    if (need_h) {
-        for (int c = 0; c < C; c++) {
-            const float *src = mid + (size_t)c * H * ow;
-            float *d = out + (size_t)c * oh * ow;
-            for (int o = 0; o < oh; o++) {
-                const float *w = ch.wf + (size_t)o * (size_t)ch.ksize;
-                const float *x = src + (size_t)ch.bounds[2 * o] * ow;
-                int n = ch.bounds[2 * o + 1];
-                float *drow = d + (size_t)o * ow;
-                for (int i = 0; i < ow; i++) drow[i] = x[i] * w[0];
-                for (int j = 1; j < n; j++) {
-                    const float *xr = x + (size_t)j * ow;
-                    for (int i = 0; i < ow; i++) drow[i] += xr[i] * w[j];
-                }
-            }
-        }
-    }
+    if (need_h)
+        for (int c = 0; c < C; c++) resize_plane_h(mid + (size_t)c * H * ow, &ch, oh, ow, out + (size_t)c * oh * ow);
     if (!need_w && !need_h) memcpy(out, in, (size_t)C * H * W * sizeof(float));
 done:
     coeffs_free(&cw);
@@ -355,26 +356,47 @@ padim_status padim_preprocess_rgb(const padim_image *img, const padim_config *cf
     padim_status s = PADIM_OK;
 
     if (cfg->preset == PADIM_PRESET_ANOMALIB) {
-        /* to float [0,1] planes (x / 255 in float, as torchvision), gray replicated, alpha
-         * dropped; then the float antialiased resize */
-        float *rgb = NULL, *res = NULL; /* (3, H, W), (3, rh, rw) */
-        s = padim_alloc((void **)&rgb, (size_t)3 * (size_t)HW * sizeof(float), "RGB float image");
+        /* to float [0,1] (x / 255 in float, as torchvision), gray replicated, alpha
+         * dropped, then the float antialiased resize, width pass first: a row at a time is
+         * converted and resized, so that the float image (3 x H x W, 9.7 MB at 900 x 900) is
+         * never made; the same operations in the same order as resize_aa_f32 on it */
+        resize_coeffs cw = {0}, chc = {0};
+        float *row = NULL, *mid = NULL, *res = NULL; /* (W), (3, H, rw), (3, rh, rw) */
+        const int need_w = rw != W, need_h = rh != H;
+        s = padim_alloc((void **)&row, (size_t)W * sizeof(float), "image row");
+        if (s == PADIM_OK && need_w) s = coeffs_f32(W, rw, RESIZE_BILINEAR, &cw);
+        if (s == PADIM_OK && need_h) s = coeffs_f32(H, rh, RESIZE_BILINEAR, &chc);
+        if (s == PADIM_OK) s = padim_alloc((void **)&mid, (size_t)3 * H * rw * sizeof(float), "resize intermediate");
         if (s == PADIM_OK && (rh != S || rw != S))
             s = padim_alloc((void **)&res, (size_t)3 * rh * rw * sizeof(float), "resized image");
         if (s == PADIM_OK) {
             for (int c = 0; c < 3; c++) {
-                int sc = ch == 1 ? 0 : c;
-                for (int64_t i = 0; i < HW; i++)
-                    rgb[c * HW + i] = (float)img->data[i * ch + sc] / 255.0f;
+                const int sc = ch == 1 ? 0 : c;
+                for (int y = 0; y < H; y++) {
+                    const uint8_t *px = img->data + (int64_t)y * W * ch + sc;
+                    float *m = mid + ((size_t)c * H + y) * rw;
+                    float *r = need_w ? row : m;
+                    for (int x = 0; x < W; x++) r[x] = (float)px[(int64_t)x * ch] / 255.0f;
+                    if (need_w) resize_row_w(row, &cw, rw, m);
+                }
             }
-            s = resize_aa_f32(rgb, 3, H, W, rh, rw, RESIZE_BILINEAR, res ? res : out);
+            float *dst = res ? res : out;
+            for (int c = 0; c < 3; c++) {
+                if (need_h)
+                    resize_plane_h(mid + (size_t)c * H * rw, &chc, rh, rw, dst + (size_t)c * rh * rw);
+                else
+                    memcpy(dst + (size_t)c * rh * rw, mid + (size_t)c * H * rw, (size_t)H * rw * sizeof(float));
+            }
         }
         if (s == PADIM_OK && res)
             for (int c = 0; c < 3; c++)
                 for (int y = 0; y < S; y++)
                     memcpy(out + ((size_t)c * S + y) * S,
                            res + ((size_t)c * rh + top + y) * rw + left, (size_t)S * sizeof(float));
-        free(rgb);
+        coeffs_free(&cw);
+        coeffs_free(&chc);
+        free(row);
+        free(mid);
         free(res);
         return s;
     }

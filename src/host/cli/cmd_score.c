@@ -433,6 +433,9 @@ static int score_with(const score_opts *s, cli_opts *o, const char *model, score
                       char **names, int64_t n) {
     if (s->outdir && make_output_dirs(s)) return 1;
     o->rt.progress = NULL; /* score_all reports progress over all inputs */
+    padim_model_info mi;
+    padim_model_get_info(j->m, &mi);
+    if (n < padim_runtime_batch(&o->rt, &mi.config)) o->rt.batch = (int)n; /* no backend for unused slots */
     padim_scorer *sc = NULL;
     padim_status st = padim_scorer_create(j->m, &o->rt, &sc);
     if (st != PADIM_OK) return cli_fail("score", st);

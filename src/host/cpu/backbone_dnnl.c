@@ -470,31 +470,46 @@ static padim_status run_plan(bb_dnnl_net *net, dn_plan *p, const float *x, float
     return PADIM_OK;
 }
 
+/* The plan for batch n: kept, or made now (replacing the other kept one when both slots
+ * hold other sizes). The caller has set the OpenMP thread count. */
+static padim_status get_plan(bb_dnnl_net *net, int n, dn_plan **out) {
+    for (int i = 0; i < 2; i++)
+        if (net->plans[i] && net->plans[i]->n == n) {
+            *out = net->plans[i];
+            return PADIM_OK;
+        }
+    const int slot = net->plans[0] ? 1 : 0;
+    plan_free(net->plans[slot]);
+    net->plans[slot] = NULL;
+    dn_plan *p;
+    PADIM_TRY(padim_calloc((void **)&p, sizeof(*p), "oneDNN backbone plan"));
+    p->n = n;
+    padim_status st = plan_build(net, p);
+    if (st != PADIM_OK) {
+        plan_free(p);
+        return st;
+    }
+    *out = net->plans[slot] = p;
+    return PADIM_OK;
+}
+
+padim_status bb_dnnl_prepare(bb_dnnl_net *net, int n) {
+    if (!net || n <= 0) return padim_fail(PADIM_ERR_ARG, "bb_dnnl_prepare: NULL net or n = %d", n);
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(net->threads);
+    dn_plan *p;
+    const padim_status st = get_plan(net, n, &p);
+    omp_set_num_threads(saved);
+    return st;
+}
+
 padim_status bb_dnnl_forward(bb_dnnl_net *net, const float *x, int n, float *l1, float *l2, float *l3) {
     if (!net || !x || !l1 || !l2 || !l3 || n <= 0)
         return padim_fail(PADIM_ERR_ARG, "bb_dnnl_forward: NULL argument or n = %d", n);
     const int saved = omp_get_max_threads();
     omp_set_num_threads(net->threads);
     dn_plan *p = NULL;
-    for (int i = 0; i < 2; i++)
-        if (net->plans[i] && net->plans[i]->n == n) p = net->plans[i];
-    padim_status st = PADIM_OK;
-    if (!p) {
-        const int slot = net->plans[0] ? 1 : 0;
-        plan_free(net->plans[slot]);
-        net->plans[slot] = NULL;
-        st = padim_calloc((void **)&p, sizeof(*p), "oneDNN backbone plan");
-        if (st == PADIM_OK) {
-            p->n = n;
-            st = plan_build(net, p);
-            if (st != PADIM_OK) {
-                plan_free(p);
-                p = NULL;
-            } else {
-                net->plans[slot] = p;
-            }
-        }
-    }
+    padim_status st = get_plan(net, n, &p);
     if (st == PADIM_OK) {
         cpu_blas_single_begin(); /* the Winograd steps' GEMMs run inside our threads */
         st = run_plan(net, p, x, l1, l2, l3);
@@ -515,6 +530,10 @@ padim_status bb_dnnl_create(const bb_weights *w, int S, int threads, int bf16, b
     return padim_fail(PADIM_ERR_ARG, "%s needs the oneDNN backbone, and this build has none (configure with "
                       "oneDNN, Debian's libdnnl-dev, installed)",
                       bf16 ? "--precision bf16 on the CPU" : "the oneDNN CPU backbone");
+}
+padim_status bb_dnnl_prepare(bb_dnnl_net *net, int n) {
+    (void)net, (void)n;
+    return padim_fail(PADIM_ERR_ARG, "built without oneDNN");
 }
 padim_status bb_dnnl_forward(bb_dnnl_net *net, const float *x, int n, float *l1, float *l2, float *l3) {
     (void)net, (void)x, (void)n, (void)l1, (void)l2, (void)l3;

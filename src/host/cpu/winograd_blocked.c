@@ -42,8 +42,10 @@ padim_status winob_filters(const float *w, int K, int C, int m, float **U) {
     PADIM_TRY(padim_alloc_aligned((void **)U, sizeof(float) * (size_t)TT * (size_t)K * (size_t)C,
                                   "Winograd filters"));
     const size_t CK = (size_t)C * (size_t)K;
-    for (int k = 0; k < K; k++)
-        for (int c = 0; c < C; c++) {
+    /* c outer, k inner: the TT writes of each filter land next to the previous filter's */
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++)
+        for (int k = 0; k < K; k++) {
             float u[36];
             if (m == 4)
                 filter_tile4(w + ((size_t)k * C + c) * 9, u);
