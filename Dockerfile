@@ -39,7 +39,7 @@ RUN PADIM_DNNL=OFF tools/setup.sh build \
 FROM nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04 AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG DEBIAN_FRONTEND=noninteractive
-# Runtime libraries of the binary (OpenBLAS, LAPACKE, libtiff, libpng, libjpeg-turbo, stb,
+# Runtime libraries of the binary (OpenBLAS, LAPACKE, libtiff, libpng, libdeflate, libjpeg-turbo, stb,
 # cJSON, libyaml, OpenMP)
 # and python3 for benchmarks/nightly_mvtec.py (standard library only). CUDA, cuBLAS,
 # cuSOLVER and cuDNN come with the base image.
@@ -47,7 +47,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 # package versions with security updates, which would break a pinned build.
 # hadolint ignore=DL3008
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopenblas0 liblapacke libtiff6 libpng16-16t64 libjpeg-turbo8 \
+ && apt-get install -y --no-install-recommends libopenblas0 liblapacke libtiff6 libpng16-16t64 libdeflate0 libjpeg-turbo8 \
         libstb0t64 libcjson1 libyaml-0-2 libgomp1 python3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/padim-gpu /usr/local/bin/padim-gpu

@@ -32,3 +32,11 @@ if(EXISTS ${PADIM_PYTHON})
 endif()
 # Hostile headers (huge dimensions, impossible palettes, bombs) refused from the header.
 padim_add_test(test_image_limits tests/test_image_limits.c)
+# The same fixtures with every PNG through libpng (PADIM_PNG_LIBPNG_ONLY): the path that
+# 8-bit gray / RGB / RGBA files otherwise skip keeps its comparison with PIL.
+add_test(NAME test_image_pil_libpng COMMAND test_image_pil WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_image_pil_libpng PROPERTIES
+  ENVIRONMENT "PADIM_IMAGE_FIXTURE_DIR=${CMAKE_BINARY_DIR}/image_pil;PADIM_PNG_LIBPNG_ONLY=1")
+if(EXISTS ${PADIM_PYTHON})
+  set_tests_properties(test_image_pil_libpng PROPERTIES DEPENDS image_pil_fixtures)
+endif()

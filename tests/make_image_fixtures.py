@@ -68,6 +68,41 @@ def png_bytes(w, h, depth, color, rows_fn, interlace=0, extra=b""):
             + png_chunk(b"IEND", b""))
 
 
+def chunks_of(png):
+    """(tag, data) of every chunk of a PNG file."""
+    out, off = [], 8
+    while off < len(png):
+        (n,) = struct.unpack(">I", png[off:off + 4])
+        out.append((png[off + 4:off + 8], png[off + 8:off + 8 + n]))
+        off += 12 + n
+    return out
+
+
+def split_idat(png, size):
+    """The same image with its zlib stream over IDAT chunks of `size` bytes, a tEXt chunk
+    before them and a zTXt-free tIME-like ancillary chunk after them."""
+    ch = chunks_of(png)
+    z = b"".join(d for t, d in ch if t == b"IDAT")
+    body = png_chunk(b"tEXt", b"Comment\x00split IDAT")
+    body += b"".join(png_chunk(b"IDAT", z[i:i + size]) for i in range(0, len(z), size))
+    body += png_chunk(b"prVt", b"private ancillary chunk after the image data")
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ch[0][1]) + body + png_chunk(b"IEND", b"")
+
+
+def flip_crc(png, k):
+    """png with one bit of the k-th IDAT chunk's CRC flipped."""
+    b, off, seen = bytearray(png), 8, 0
+    while off < len(b):
+        (n,) = struct.unpack(">I", b[off:off + 4])
+        if b[off + 4:off + 8] == b"IDAT":
+            if seen == k:
+                b[off + 8 + n] ^= 0x01
+                break
+            seen += 1
+        off += 12 + n
+    return bytes(b)
+
+
 def bpp_of(depth, color):
     ch = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color]
     return max(1, ch * depth // 8)
@@ -213,6 +248,19 @@ def main(d):
                                                interlace=1), 4, round16(rgba16))
     g16 = rng.integers(0, 65536, (13, 17), dtype=np.uint16)
     add_rule("png_gray16.png", saved(Image.fromarray(g16), "PNG"), 1, round16(g16))
+    # 8-bit gray / RGB / RGBA, not interlaced: image.c's direct path (libdeflate + its own
+    # unfiltering). Every filter type on every row pattern (png_bytes cycles them), the
+    # stream split over many IDAT chunks with ancillary chunks around them, a width that
+    # is not a multiple of anything; then files it must leave to libpng.
+    rgba = np.dstack([odd, odd[:, :, 1] ^ 0x5A])
+    for name, arr, color, ch in (("gray8", gray, 0, 1), ("rgb8", odd, 2, 3), ("rgba8", rgba, 6, 4)):
+        whole = png_bytes(arr.shape[1], arr.shape[0], 8, color, lambda x0, y0, dx, dy, arr=arr:
+                          sub_rows(arr, x0, y0, dx, dy, lambda r: r.tobytes()))
+        add_pil(f"png_{name}_filters.png", whole, ch)
+        add_pil(f"png_{name}_split.png", split_idat(whole, 97), ch)
+    trunc = bytearray(split_idat(png_bytes(odd.shape[1], odd.shape[0], 8, 2, lambda x0, y0, dx, dy:
+                                           sub_rows(odd, x0, y0, dx, dy, lambda r: r.tobytes())), 97))
+    add_refuse("png_rgb8_bad_idat_crc.png", flip_crc(bytes(trunc), 3), "CRC")
     bad = bytearray(saved(Image.fromarray(rgb, "RGB"), "PNG"))
     idat = bad.find(b"IDAT")
     (n_idat,) = struct.unpack(">I", bad[idat - 4:idat])

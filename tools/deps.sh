@@ -13,8 +13,9 @@
 # tools/check_device_kit.sh (installs only the first into a Debian minbase tree).
 # shellcheck shell=bash disable=SC2034
 PADIM_TOOLCHAIN_PKGS=(build-essential cmake ninja-build)
-# Image decoders: libpng (PNG), libjpeg-turbo (JPEG; libjpeg-dev is libjpeg62-turbo-dev on
-# Debian, libjpeg-turbo8-dev on Ubuntu), libtiff (TIFF), stb (BMP, and the PNG writer).
+# Image decoders: libpng (PNG), libdeflate (the inflate of 8-bit PNGs' fast path),
+# libjpeg-turbo (JPEG; libjpeg-dev is libjpeg62-turbo-dev on Debian, libjpeg-turbo8-dev on
+# Ubuntu), libtiff (TIFF), stb (BMP, and the PNG writer).
 PADIM_DEP_PKGS=(pkg-config libopenblas-dev liblapacke-dev libtiff-dev libstb-dev libpng-dev
-                libjpeg-dev libcjson-dev libyaml-dev)
+                libdeflate-dev libjpeg-dev libcjson-dev libyaml-dev)
 PADIM_OPT_PKGS=(libdnnl-dev)
