@@ -256,8 +256,9 @@ static void mahalanobis_packed(const float *emb, int N, int P, int D, const floa
  * rows, R rows at a time: y_i (NB lanes) += L[i][j] * z_j over j <= i, NB / 8 vector
  * accumulators per row, and q += y_i^2 in double. The factor is read once per chunk and
  * never unpacked; measured 1.6x faster than the unpack + STRMM path below at D 550 and
- * batch 16, where both are bound by reading the factor (2.5 GB per batch; RESULTS.md). The order of every sum is fixed (j ascending), so
- * the result does not depend on the thread count. */
+ * batch 16, where both are bound by reading the factor (2.5 GB per batch; RESULTS.md).
+ * The order of every sum is fixed (j ascending), so the result does not depend on the
+ * thread count. */
 #ifdef MAHAL_VEC
 /* From 2 images: at 1 the packed dot products above read the factor as fast and waste
  * no lanes (D 550: 153 vs 299 ms per image; at 2 images 132 vs 260 for the two). */
@@ -326,7 +327,6 @@ __attribute__((target("avx2,fma"))) static void mahal_vec_pos_any(const float *f
     default: mahal_vec_pos(f, zt, D, q, 4, 2); break;
     }
 }
-
 
 static void mahalanobis_vec(const float *emb, int N, int P, int D, const float *mean, const float *factor,
                             float *dist, int nt) {
