@@ -356,6 +356,12 @@ static int png_unfilter(const uint8_t *raw, const uint8_t *prev, uint8_t *out, s
     return 1;
 }
 
+/* Above this, the fast path's whole-image buffers (the filtered rows, about the decoded
+ * size, and the compressed data) would double the memory a decode holds beyond what the
+ * batch budget (max_batch_bytes) reserves; such files go to libpng. 64 MiB: 21 megapixels
+ * of RGB. */
+#define PNG_DIRECT_MAX_BYTES ((size_t)64 << 20)
+
 static int png_decode_direct(const image_reader *r, uint8_t *data) {
     if (getenv("PADIM_PNG_LIBPNG_ONLY")) return 0; /* tests: the libpng path on every file */
     const uint8_t *b = r->buf;
@@ -382,6 +388,7 @@ static int png_decode_direct(const image_reader *r, uint8_t *data) {
     if (!idat_runs) return 0;
     const int w = r->hdr.width, h = r->hdr.height, bpp = r->hdr.channels;
     const size_t n = (size_t)w * (size_t)bpp, raw_bytes = (size_t)h * (n + 1);
+    if (raw_bytes > PNG_DIRECT_MAX_BYTES) return 0; /* libpng decodes it row by row */
     uint8_t *z = malloc(idat_bytes ? idat_bytes : 1), *raw = malloc(raw_bytes);
     struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
     int ok = z && raw && d;

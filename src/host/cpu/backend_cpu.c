@@ -96,9 +96,10 @@ static padim_status cpu_create(const backend_setup *s, void **out) {
         st = padim_fail(PADIM_ERR_ARG, "PADIM_CPU_BACKBONE is '%s': expected dnnl, wino or gemm", pick);
     else if (bf16 && !want_dnnl)
         st = padim_fail(PADIM_ERR_ARG, "--precision bf16 needs the oneDNN backbone (PADIM_CPU_BACKBONE=%s is set)", pick);
-    else if (want_dnnl && (st = bb_dnnl_create(c->w, c->d.S, c->threads, bf16, &c->dnnl)) == PADIM_OK)
-        st = bb_dnnl_prepare(c->dnnl, s->max_batch); /* the batch's plan now, not in the first batch */
-    else if (!pick || !strcmp(pick, "wino"))
+    else if (want_dnnl) {
+        st = bb_dnnl_create(c->w, c->d.S, c->threads, bf16, &c->dnnl);
+        if (st == PADIM_OK) st = bb_dnnl_prepare(c->dnnl, s->max_batch); /* now, not in the first batch */
+    } else if (!pick || !strcmp(pick, "wino"))
         st = bb_cpu_prep_make(c->w, BB_WINOGRAD_MIN_CHANNELS, &c->prep);
     if (st != PADIM_OK) {
         cpu_destroy(c);
