@@ -1,7 +1,7 @@
 /*
  * image_reader.h - the inside of image.c's reader (image.h's image_reader), shared with
- * the format files that decode into it: image_jpeg.c (libjpeg-turbo) and image_tiff.c
- * (libtiff); PNG (libpng) and BMP (stb_image) stay in image.c. Every format fills
+ * the format files that decode into it: image_png.c (libpng, libdeflate), image_jpeg.c
+ * (libjpeg-turbo) and image_tiff.c (libtiff); BMP (stb_image) stays in image.c. Every format fills
  * r->hdr from the header first (image_check_size) and only then decodes the pixels.
  */
 #ifndef PADIM_IMAGE_READER_H
@@ -52,6 +52,10 @@ static inline int64_t max_input_bytes(const padim_decode_options *o) {
     return o->max_pixels * 8 + DECODE_SLACK_BYTES;
 }
 
+/* PNG (image_png.c): header into r->hdr; pixels (h, w, channels); free the decoder. */
+padim_status img_png_open(image_reader *r);
+padim_status img_png_decode(image_reader *r, uint8_t *data);
+void img_png_close(image_reader *r);
 /* JPEG (image_jpeg.c): header into r->hdr; pixels (h, w, channels); free the decoder. */
 padim_status img_jpeg_open(image_reader *r);
 padim_status img_jpeg_decode(image_reader *r, uint8_t *data);
