@@ -79,6 +79,12 @@ padim_status padim_alloc_aligned(void **out, size_t bytes, const char *what) {
     return PADIM_OK;
 }
 
+padim_status padim_alloc_aligned_touched(void **out, size_t bytes, const char *what) {
+    PADIM_TRY(padim_alloc_aligned(out, bytes, what));
+    memset(*out, 0, bytes);
+    return PADIM_OK;
+}
+
 double padim_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

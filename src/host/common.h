@@ -50,6 +50,9 @@ padim_status padim_alloc(void **out, size_t bytes, const char *what);
 padim_status padim_calloc(void **out, size_t bytes, const char *what);
 /* 64-byte aligned allocation (free with free()). */
 padim_status padim_alloc_aligned(void **out, size_t bytes, const char *what);
+/* The same, zero-filled at once: its pages are faulted in now (at a backend's creation),
+ * not later in the first batch that touches them. */
+padim_status padim_alloc_aligned_touched(void **out, size_t bytes, const char *what);
 
 /* Monotonic seconds. */
 double padim_now(void);

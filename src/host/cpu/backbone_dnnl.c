@@ -305,10 +305,7 @@ static padim_status plan_build(bb_dnnl_net *net, dn_plan *p) {
     const dnnl_data_type_t dt = net->bf16 ? dnnl_bf16 : dnnl_f32;
     const int n = p->n, S = net->S;
     const size_t ab = act_bytes(net, n);
-    for (int i = 0; i < 4; i++) {
-        PADIM_TRY(padim_alloc_aligned(&p->act[i], ab, "oneDNN backbone activations"));
-        memset(p->act[i], 0, ab); /* the pages are faulted in now, not in the first batch */
-    }
+    for (int i = 0; i < 4; i++) PADIM_TRY(padim_alloc_aligned_touched(&p->act[i], ab, "oneDNN backbone activations"));
 
     /* input: the caller's f32 nchw; bf16 mode converts it into xin first */
     dnnl_memory_desc_t xmd;
@@ -390,11 +387,10 @@ static padim_status plan_build(bb_dnnl_net *net, dn_plan *p) {
         PADIM_TRY(plan_mem(p, net->engine, &umd, DNNL_MEMORY_NONE, &p->out_user[L]));
         PADIM_TRY(plan_reorder(net, p, bm, p->out_user[L], 0));
     }
-    if (p->wscratch_floats > 0) {
-        const size_t bytes = sizeof(float) * (size_t)p->wscratch_floats * (size_t)net->threads;
-        PADIM_TRY(padim_alloc_aligned((void **)&p->wscratch, bytes, "Winograd scratch"));
-        memset(p->wscratch, 0, bytes);
-    }
+    if (p->wscratch_floats > 0)
+        PADIM_TRY(padim_alloc_aligned_touched((void **)&p->wscratch,
+                                              sizeof(float) * (size_t)p->wscratch_floats * (size_t)net->threads,
+                                              "Winograd scratch"));
     return PADIM_OK;
 }
 

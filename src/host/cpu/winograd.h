@@ -26,7 +26,7 @@ void wino_filter_tile(const float *g, float u[16]);
 /* Distance in floats between the 16 matrices of a transformed chunk (V or M) of f floats
  * each: f rounded up to 16 and offset by 16 more, so that the 16 streams of a transform
  * are not a power of two apart (they would share L1 sets: measured 5x slower transforms
- * at 64 channels). Both layouts use it. */
+ * at 64 channels). (The blocked layout, tile-major, pads its rows instead.) */
 static inline int64_t wino_xi_stride(int64_t f) { return (f + 15) / 16 * 16 + 16; }
 
 /* U (16, K, C) from w (K, C, 3, 3). Allocates *U (free()). */

@@ -4,13 +4,13 @@
  *
  * The tiles of the whole batch (image, tile row, tile column, flattened) are cut into
  * chunks of `chunk` tiles (WINOB_CHUNK), split across OpenMP threads, so that small
- * layers (16x16 at layer3) still give GEMMs of many rows. Per chunk: input transform into V (Tc, T*T, C),
- * T*T SGEMMs into M (Tc, T*T, K), output transform with bias, sum and ReLU while M is in
- * cache. Batches with fewer tiles than a chunk per thread run as one chunk, each phase
- * split across the threads (winob_conv3x3).
- * The transforms are written for a block of BS channels and a tile of M outputs with both
- * compile-time constants (four instantiations), so that the compiler keeps a block in SIMD
- * registers and unrolls the small matrix products.
+ * layers (16x16 at layer3) still give GEMMs of many rows. Per chunk: input transform into
+ * V (Tc, T*T, C), T*T SGEMMs into M (Tc, T*T, K), output transform with bias, sum and ReLU
+ * while M is in cache. Batches with fewer tiles than a chunk per thread run as one chunk,
+ * each phase split across the threads (winob_conv3x3).
+ * The transforms are written for a block of BS channels and a tile of M outputs, both
+ * compile-time constants (four instantiations, each built twice: WB_PART), so that the
+ * compiler unrolls the small matrix products over 8-channel vectors.
  */
 #include "winograd_blocked.h"
 #include "winograd.h"
@@ -139,11 +139,10 @@ static inline __attribute__((always_inline)) void wb_part(const wb_args *a, int 
     const int C = a->C, H = a->H, W = a->W, K = a->K, sum = a->sum, relu = a->relu;
     float *V = L->V, *Mx = L->M;
     const int64_t vs = L->vs, vr = L->vr, ms = L->ms, mr = L->mr;
-    const int T = M + 2, TT = T * T;
+    const int T = M + 2;
     const int th = (H + M - 1) / M, tw = (W + M - 1) / M, tpi = th * tw;
     const int Tc = t1 - t0;
     const int CB = C / BS, KB = K / BS;
-    (void)TT;
     const wv8 zero = {0};
     /* input transform: V[t][xi][c] = (B^T d B)[xi], 8 channels at a time */
     for (int t = t0; t < t1 && cb1 > cb0; t++) {
