@@ -261,6 +261,11 @@ def main(d):
     trunc = bytearray(split_idat(png_bytes(odd.shape[1], odd.shape[0], 8, 2, lambda x0, y0, dx, dy:
                                            sub_rows(odd, x0, y0, dx, dy, lambda r: r.tobytes())), 97))
     add_refuse("png_rgb8_bad_idat_crc.png", flip_crc(bytes(trunc), 3), "CRC")
+    # a chunk whose length field claims 822 MB in a small file (the fuzzer's find: libpng
+    # allocated it before reading); refused before libpng sees the file
+    good = saved(Image.fromarray(rgb, "RGB"), "PNG")
+    add_refuse("png_chunk_claims_822MB.png", good[:33] + struct.pack(">I", 0x31000012) + b"tEXt" + good[33:],
+               "claims 822083602 bytes")
     bad = bytearray(saved(Image.fromarray(rgb, "RGB"), "PNG"))
     idat = bad.find(b"IDAT")
     (n_idat,) = struct.unpack(">I", bad[idat - 4:idat])
