@@ -7,6 +7,11 @@ foreach(preset anomalib paper)
            COMMAND ${CMAKE_SOURCE_DIR}/tests/test_bottle_integration.sh $<TARGET_FILE:padim-gpu> ${preset})
   set_tests_properties(bottle_integration_${preset} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800)
 endforeach()
+# --precision bf16 on processors with bf16 dot products (skipped elsewhere), against the
+# reference's exact emulation of that arithmetic and against fp32.
+add_test(NAME bottle_integration_bf16
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/test_bottle_integration.sh $<TARGET_FILE:padim-gpu> anomalib bf16)
+set_tests_properties(bottle_integration_bf16 PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800)
 # CPU vs CUDA on real data (skipped without a GPU or the data): the bottle pipeline for both
 # presets, and Wide-ResNet-50-2 (random weights) at 256x256, batch 64.
 if(PADIM_CUDA)
