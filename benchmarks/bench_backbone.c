@@ -143,6 +143,7 @@ static void print_layers(const impl_run *r, const float *x, int n, float *l1, fl
 }
 
 int main(int argc, char **argv) {
+    padim_cpu_blas_restart(argv);
     int S = 256, reps = 3, only_batch = 0, only_threads = 0, layers = 0, wino_min = 0;
     const char *json = NULL, *only = NULL, *impl = "gemm,wino,dnnl";
     for (int i = 1; i < argc; i++) {
@@ -191,6 +192,7 @@ int main(int argc, char **argv) {
     }
     if (jf) fprintf(jf, "{\"bench\": \"backbone_cpu\", \"size\": %d, \"reps\": %d, \"runs\": [", S, reps);
     printf("CPU backbone forward, conv1..layer3, %dx%d, best of %d; oneDNN ISA %s\n", S, S, reps, bb_dnnl_isa());
+    printf("BLAS: %s\n", padim_cpu_blas());
     const int threads_all[2] = {only_threads ? only_threads : 1, 2};
     double peak[2] = {0, 0};
     for (int ti = 0; ti < (only_threads ? 1 : 2); ti++) {

@@ -26,6 +26,9 @@ if(PADIM_CUDA)
   set_tests_properties(wrn50_cuda_parity PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 1800 LABELS cuda
                        ENVIRONMENT "PADIM_SHARED=${PADIM_SHARED_DIR};PADIM_PYTHON=${PADIM_PYTHON}")
 endif()
+# OpenBLAS's kernels fit the processor (padim-gpu restarts itself when OpenBLAS misreads it).
+add_test(NAME blas_kernels COMMAND ${CMAKE_SOURCE_DIR}/tests/test_blas_kernels.sh $<TARGET_FILE:padim-gpu>)
+set_tests_properties(blas_kernels PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 60)
 # Decoding overlapped with the backend changes no number (and keeps decode errors clear).
 add_test(NAME overlap_consistency COMMAND ${CMAKE_SOURCE_DIR}/tests/test_overlap.sh $<TARGET_FILE:padim-gpu>)
 set_tests_properties(overlap_consistency PROPERTIES TIMEOUT 300)

@@ -51,8 +51,16 @@ cmake -S "$SRC/tests/consumer" -B "$TMP/cxx" -DCMAKE_PREFIX_PATH="$P" -DCMAKE_BU
 cmake --build "$TMP/cxx" >/dev/null
 for exe in "$TMP/consumer" "$TMP/consumer_static" "$TMP/cxx/consumer_cpp" "$TMP/cxx/consumer_cpp_static"; do
     "$exe" "$model" "${imgs[@]}" | grep -v '^#' > "$TMP/out.txt"
-    diff -u "$TMP/cli.txt" "$TMP/out.txt" >&2 || fail "$(basename "$exe") scores differ from the CLI's"
-    echo "$(basename "$exe"): ${#imgs[@]} scores equal to the CLI's"
+    # same paths in the same order, scores within 2e-6 relative: the consumer scores one
+    # image at a time and the CLI a batch, and SGEMM kernels may round a GEMM's remainder
+    # rows differently (seen: 1 unit in the 7th digit with OpenBLAS's and oneDNN's AVX-512
+    # kernels); anything more is a real difference
+    paste -d' ' "$TMP/cli.txt" "$TMP/out.txt" | awk -v n="${#imgs[@]}" '
+        { d = $2 - $4; if (d < 0) d = -d; a = $2 < 0 ? -$2 : $2
+          if ($1 != $3 || d > 2e-6 * a + 1e-6) { print "differs: " $0 > "/dev/stderr"; bad = 1 } }
+        END { if (NR != n) { print "expected " n " lines, got " NR > "/dev/stderr"; bad = 1 }; exit bad }' ||
+        { diff -u "$TMP/cli.txt" "$TMP/out.txt" >&2; fail "$(basename "$exe") scores differ from the CLI's"; }
+    echo "$(basename "$exe"): ${#imgs[@]} scores equal to the CLI's within 2e-6"
 done
 ldd "$TMP/consumer" | grep >/dev/null "$P/lib/libpadim.so" || fail "consumer is not linked to the installed libpadim.so"
 ldd "$TMP/consumer_static" | grep >/dev/null libpadim && fail "static consumer still needs libpadim.so"

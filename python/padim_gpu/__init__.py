@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 import os
 import threading
+import warnings
 import weakref
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ except ImportError as e:  # e.g. the source folder python/ shadowing the install
 __version__ = "0.1.0"
 __all__ = [
     "PadimError", "Status", "Model", "Scorer", "Region", "fit", "evaluate", "list_images",
-    "load_image", "find_regions", "default_weights", "library_version", "NOT_SCORED",
+    "load_image", "find_regions", "default_weights", "library_version", "cpu_blas", "NOT_SCORED",
 ]
 
 NOT_SCORED = float(lib.PADIM_NOT_SCORED)  # source-size map pixels outside the model's crop
@@ -62,6 +63,20 @@ def _fs(path) -> bytes:
 def library_version() -> str:
     """Version of the linked libpadim.so (PADIM_VERSION_STRING of its build)."""
     return _str(lib.padim_version())
+
+
+def cpu_blas() -> str:
+    """The BLAS build and the kernel set it picked for this processor (padim_cpu_blas)."""
+    return _str(lib.padim_cpu_blas())
+
+
+# Debian 12's OpenBLAS takes processors newer than it knows for a Prescott (SSE3 kernels,
+# several times slower fitting); it reads OPENBLAS_CORETYPE only when it is loaded, so a
+# running Python cannot change it: say what to set (README "CPU backbone").
+if lib.padim_cpu_blas_coretype_fix() != ffi.NULL:
+    warnings.warn(f"padim_gpu: OpenBLAS picked kernels older than this processor ({cpu_blas()}); "
+                  f"start Python with OPENBLAS_CORETYPE={_str(lib.padim_cpu_blas_coretype_fix())} "
+                  "for faster fitting", RuntimeWarning, stacklevel=2)
 
 
 # ---------------------------------------------------------------- errors

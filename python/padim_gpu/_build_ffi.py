@@ -98,6 +98,8 @@ typedef enum padim_precision { PADIM_PRECISION_FP32, PADIM_PRECISION_TF32, PADIM
 static const float PADIM_NOT_SCORED;
 
 const char *padim_version(void);
+const char *padim_cpu_blas(void);
+const char *padim_cpu_blas_coretype_fix(void);
 const char *padim_last_error(void);
 const char *padim_status_name(padim_status s);
 

@@ -188,6 +188,15 @@ def test_info_matches_cli(cli, demo, demo_model):
     assert c["eps"] == ref["eps"] and c["sigma"] == ref["sigma"]
 
 
+def test_cpu_blas_matches_cli(cli):
+    # the CLI restarts itself when OpenBLAS misreads the processor; without that restart it
+    # runs the kernels this Python process got
+    env = dict(os.environ, PADIM_NO_BLAS_FIX="1")
+    out = subprocess.run([str(cli), "--version"], env=env, check=True, capture_output=True, text=True).stdout
+    blas = [line[len("BLAS: "):] for line in out.splitlines() if line.startswith("BLAS: ")]
+    assert blas == [pg.cpu_blas()] and "(kernels: " in blas[0]
+
+
 def test_save_load_roundtrip(demo_model, demo_scorer, demo_test, tmp_path):
     demo_model.save(tmp_path / "copy.padim")
     with pg.Model.load(tmp_path / "copy.padim") as m, m.scorer(device="cpu", threads=THREADS) as s:

@@ -33,6 +33,24 @@ const char *padim_version(void);
  * Winograd (built without oneDNN)"; README "CPU backbone". */
 const char *padim_cpu_backbone(void);
 
+/* The BLAS library's build and the kernel set it picked for this processor, e.g.
+ * "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64 (kernels: Cooperlake)". */
+const char *padim_cpu_blas(void);
+
+/* OpenBLAS picks its kernels once, when it is loaded, from the processor's model; Debian 12's
+ * 0.3.21 takes processors newer than it knows (Intel's Emerald Rapids) for a Prescott and
+ * runs SSE3 kernels, several times slower. Then this returns the OPENBLAS_CORETYPE value
+ * that selects the kernels the processor's features allow ("Cooperlake", "SkylakeX" or
+ * "Haswell"), to set before the process starts (padim-gpu re-executes itself with it);
+ * NULL when OpenBLAS's pick uses AVX2 or wider, or OPENBLAS_CORETYPE is set. */
+const char *padim_cpu_blas_coretype_fix(void);
+
+/* For programs, first thing in main: when padim_cpu_blas_coretype_fix says so, set
+ * OPENBLAS_CORETYPE and re-execute this program (/proc/self/exe) with the same argv; returns
+ * when nothing needs doing, when PADIM_NO_BLAS_FIX=1 is set, or when the restart failed (the
+ * program then goes on with OpenBLAS's pick). Runs at most once: the variable is then set. */
+void padim_cpu_blas_restart(char **argv);
+
 /* Images per backbone batch when neither the runtime nor the config says otherwise
  * (padim_config_default's `batch`, the configs' `batch: 32`); see padim_runtime_batch. */
 #define PADIM_DEFAULT_BATCH 32

@@ -329,6 +329,7 @@ static void print_table(const bench_report *r) {
     const double n = (double)in->n;
     printf("padim-gpu bench  %s  commit %s  %s\n", r->date, PADIM_GIT_COMMIT, r->backend);
     printf("  machine: %s, %ld CPUs, %s\n", r->cpu, sysconf(_SC_NPROCESSORS_ONLN), r->host);
+    printf("  BLAS: %s\n", padim_cpu_blas());
     printf("  %s, preset %s, input %d, d %d, %lld %s images %dx%d\n", padim_backbone_name(r->cfg->backbone),
            padim_preset_name(r->cfg->preset), r->info.input_size, r->cfg->d, (long long)in->n,
            in->paths ? "real" : "generated", in->imgs[0].width, in->imgs[0].height);
@@ -386,6 +387,7 @@ static cJSON *bench_json(const bench_report *r) {
     cJSON_AddStringToObject(mach, "cpu", r->cpu);
     cJSON_AddNumberToObject(mach, "cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
     cJSON_AddStringToObject(mach, "os", r->host);
+    cJSON_AddStringToObject(mach, "blas", padim_cpu_blas());
     cJSON_AddStringToObject(root, "backend", r->backend);
     cJSON_AddItemToObject(root, "settings", settings_json(r));
     cJSON *fit = cJSON_AddObjectToObject(root, "fit");

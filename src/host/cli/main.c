@@ -38,6 +38,7 @@ static void print_help(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    padim_cpu_blas_restart(argv);
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         print_help(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -46,6 +47,7 @@ int main(int argc, char **argv) {
         printf("padim-gpu %s (library %s; configs and weights: %s)\n", PADIM_VERSION_STRING, padim_version(),
                cli_data_dir());
         printf("CPU backbone: %s\n", padim_cpu_backbone());
+        printf("BLAS: %s\n", padim_cpu_blas());
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)

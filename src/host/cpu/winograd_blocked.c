@@ -17,6 +17,9 @@
 #include "cpu_isa.h"
 
 #include <cblas.h>
+#ifdef PADIM_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,31 @@ static void filter_tile4(const float *g, float u[36]) {
         for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[j] + G[i][1] * g[3 + j] + G[i][2] * g[6 + j];
     for (int i = 0; i < 6; i++)
         for (int j = 0; j < 6; j++) u[i * 6 + j] = (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
+}
+
+/* Row-major M (rows, K) = V (rows, C) x U (C, K), leading dimensions ldv / ldm, one thread
+ * (the caller's OpenMP loop). oneDNN's SGEMM where it is built: its kernels are generated
+ * for the processor found at run time, so a processor newer than OpenBLAS knows does not
+ * get old ones (blas_info.c), and it is faster on these shapes (RESULTS.md).
+ * PADIM_WINOGRAD_GEMM=openblas takes OpenBLAS's instead (A/B runs). */
+static void wb_sgemm(int rows, int K, int C, const float *V, int64_t ldv, const float *U, float *M, int64_t ldm) {
+#ifdef PADIM_HAVE_DNNL
+    static int use_dnnl = -1;
+    if (use_dnnl < 0) {
+        const char *e = getenv("PADIM_WINOGRAD_GEMM");
+        use_dnnl = !(e && !strcmp(e, "openblas"));
+    }
+    if (use_dnnl) {
+        /* outside an active parallel region oneDNN would thread the GEMM itself (and might
+         * split its sums): keep it on this thread, as inside one */
+        const int outside = !omp_in_parallel(), saved = outside ? omp_get_max_threads() : 1;
+        if (outside) omp_set_num_threads(1);
+        const dnnl_status_t st = dnnl_sgemm('N', 'N', rows, K, C, 1.0f, V, ldv, U, K, 0.0f, M, ldm);
+        if (outside) omp_set_num_threads(saved);
+        if (st == dnnl_success) return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, K, C, 1.0f, V, (int)ldv, U, K, 0.0f, M, (int)ldm);
 }
 
 padim_status winob_filters(const float *w, int K, int C, int m, float **U) {
@@ -181,8 +209,7 @@ static inline __attribute__((always_inline)) void wb_part(const wb_args *a, int 
             }
     }
     for (int xi = xi0; xi < xi1; xi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tc, K, C, 1.0f, V + xi * vs, (int)vr,
-                    U + (int64_t)xi * C * K, K, 0.0f, Mx + xi * ms, (int)mr);
+        wb_sgemm(Tc, K, C, V + xi * vs, vr, U + (int64_t)xi * C * K, Mx + xi * ms, mr);
     /* output transform: A^T m A + bias (+ dst), ReLU, 8 channels at a time */
     for (int t = t0; t < t1 && kb1 > kb0; t++) {
         const int ni = t / tpi, ty = t % tpi / tw, tx = t % tw;
