@@ -363,10 +363,13 @@ int main(void) {
     test_stats_not_pd();
     test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 1);
     test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 14);
-    /* N 4 and 12: the AVX2 kernel (8 lanes, 16 lanes); with PADIM_CPU_NO_AVX2=1 (ctest
-     * test_ops_no_avx2) packed rows and unpacked + STRMM */
+    /* N 4, 12, 16, 24: the AVX2 kernel (8 lanes x 1, 2, 2, 3), on AVX-512 the 16-lane kernel
+     * from 9 images (x 1, 1, 2 with padding); with PADIM_CPU_NO_AVX2=1 (ctest
+     * test_ops_no_avx2) packed rows and unpacked + STRMM, PADIM_CPU_NO_AVX512=1 AVX2 only */
     test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 1);
     test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 3);
+    test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 4);
+    test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 6);
     test_mahal("mahal_d100_emb", "mahal_d100_mean", "mahal_d100_factor", "mahal_d100_dist", 0);
     test_mahal("mahal_s2_emb", "stats_s2_mean", "stats_s2_factor", "mahal_s2_dist", 0);
     test_upsample("u1");

@@ -28,4 +28,20 @@ static inline int cpu_avx2_fma(void) {
 #endif
 }
 
+/* AVX-512 (F, with AVX2 + FMA allowed above) for the kernels that have such a build (the
+ * Mahalanobis kernel of ops_cpu.c); PADIM_CPU_NO_AVX512=1 keeps them on AVX2 (the ctest
+ * test_ops_no_avx512 does). */
+static inline int cpu_avx512(void) {
+#ifdef PADIM_CPU_X86
+    static int ok = -1;
+    if (ok < 0) {
+        const char *e = getenv("PADIM_CPU_NO_AVX512");
+        ok = cpu_avx2_fma() && __builtin_cpu_supports("avx512f") && !(e && *e && strcmp(e, "0"));
+    }
+    return ok;
+#else
+    return 0;
+#endif
+}
+
 #endif
