@@ -226,8 +226,21 @@ static void test_over_limit(void) {
     expect_refused("huge_side.tif", &b, side, 2);
 }
 
+/* A chunk after IHDR whose type bytes are not letters (an escape among them) and whose
+ * length claims more than the file holds: refused, the type named in hex, not raw. */
+static buf make_png_bad_chunk(void) {
+    buf o = make_png(8, 8);
+    o.n = 8 + 25; /* signature + IHDR */
+    static const uint8_t chunk[] = {0x31, 0x00, 0x00, 0x12, 0x01, 0x1b, '[', 'm', 0, 0, 0, 0, 0, 0, 0, 0};
+    put(&o, chunk, sizeof(chunk));
+    return o;
+}
+
 /* The shapes of the fuzzer's findings: within the limit, no real data. */
 static void test_findings(void) {
+    static const char *const chunk_words[] = {"chunk 0x011b5b6d claims 822083602 bytes", "the file has 4 left"};
+    buf c = make_png_bad_chunk();
+    expect_refused("chunk_type_not_letters.png", &c, chunk_words, 2);
     static const char *const jpeg_words[] = {"JPEG"};
     buf b = make_jpeg(16384, 16384);
     expect_refused("finding_no_tables.jpg", &b, jpeg_words, 1);

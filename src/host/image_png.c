@@ -56,13 +56,27 @@ static uint32_t be32(const uint8_t *p) {
  * length field says before reading it (the fuzzer: a tEXt of 822 MB in a 5 KB file; its
  * png_set_chunk_malloc_max did not stop that allocation). A short last chunk header is
  * left to libpng, which reports the truncation. */
+/* A chunk type for a message: its 4 letters, or its bytes in hex when they are not all
+ * ASCII letters (as a valid type is), so no control byte reaches the terminal. */
+static void png_chunk_name(const uint8_t *t, char out[12]) {
+    int letters = 1;
+    for (int i = 0; i < 4; i++) letters &= (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z');
+    if (letters)
+        snprintf(out, 12, "'%c%c%c%c'", t[0], t[1], t[2], t[3]);
+    else
+        snprintf(out, 12, "0x%02x%02x%02x%02x", t[0], t[1], t[2], t[3]);
+}
+
 static padim_status png_check_chunk_lengths(const image_reader *r) {
     for (size_t off = 8; r->len - off >= 12;) {
         const uint32_t n = be32(r->buf + off);
-        if (n > r->len - off - 12)
+        if (n > r->len - off - 12) {
+            char name[12];
+            png_chunk_name(r->buf + off + 4, name);
             return padim_fail(PADIM_ERR_FORMAT,
-                              "%s: cannot decode PNG: chunk '%.4s' claims %u bytes, the file has %zu left", r->path,
-                              (const char *)r->buf + off + 4, n, r->len - off - 12);
+                              "%s: cannot decode PNG: chunk %s claims %u bytes, the file has %zu left", r->path, name,
+                              n, r->len - off - 12);
+        }
         if (!memcmp(r->buf + off + 4, "IEND", 4)) break;
         off += 12 + (size_t)n;
     }
