@@ -54,10 +54,19 @@ int main(void) {
     if (!m) test_skip("fixtures absent: image_pil_fixtures was skipped (no PIL / NumPy)");
     char line[1024];
     int n_files = 0;
+    int line_no = 0;
     while (fgets(line, sizeof(line), m)) {
         char name[256], rule[16], arg[64];
         int channels, w, h;
-        if (sscanf(line, "%255s %d %15s %63s %d %d", name, &channels, rule, arg, &w, &h) != 6) continue;
+        line_no++;
+        if (line[strspn(line, " \t\r\n")] == '\0' || line[0] == '#') continue; /* blank or comment */
+        if (sscanf(line, "%255s %d %15s %63s %d %d", name, &channels, rule, arg, &w, &h) != 6) {
+            /* a fixture line the test cannot read would silently test nothing */
+            fprintf(stderr, "FAIL manifest.txt line %d is not 'name channels rule arg width height': %s", line_no,
+                    line);
+            test_failures++;
+            continue;
+        }
         n_files++;
         char path[4400];
         snprintf(path, sizeof(path), "%s", fixture(name));
