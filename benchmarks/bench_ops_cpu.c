@@ -143,7 +143,7 @@ static void bench_d(int D, int N, int P, int H, int W, int threads, int reps) {
 
     float *dist = xmalloc(sizeof(float) * (size_t)N * P);
     TIME_MS(1, reps, op_mahalanobis_cpu(emb, N, P, D, mean, factor, dist, threads), ms);
-    add_row("mahalanobis (STRMM f32)", D, ms, N);
+    add_row("mahalanobis (packed L^-1, f32)", D, ms, N);
     if (!all_finite(dist, (int64_t)N * P)) fprintf(stderr, "WARNING: non-finite distances\n");
 
     static int maps_done = 0;
@@ -163,6 +163,7 @@ static void bench_d(int D, int N, int P, int H, int W, int threads, int reps) {
 }
 
 int main(int argc, char **argv) {
+    padim_cpu_blas_restart(argv); /* OpenBLAS's right kernels for DSYRK / POTRF */
     int threads = 2, reps = 3, P = 4096, N = 32;
     int ds[8] = {100, 550}, n_d = 2;
     const char *json = NULL;
@@ -197,8 +198,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "--positions must be a square of a multiple of 4 (4096 = 64^2)\n");
         return 2;
     }
-    printf("CPU ops: P = %d (%dx%d), N = %d images per batch, %d threads, median of %d\n\n", P, H,
+    printf("CPU ops: P = %d (%dx%d), N = %d images per batch, %d threads, median of %d\n", P, H,
            H, N, threads, reps);
+    printf("BLAS: %s\n\n", padim_cpu_blas());
     printf("| %-32s | %4s | %10s | %10s | %9s |\n", "operation", "D", "wall ms", "cpu ms", "ms/image");
     printf("|----------------------------------|------|------------|------------|-----------|\n");
     for (int i = 0; i < n_d; i++) bench_d(ds[i], N, P, H, H, threads, reps);
