@@ -130,7 +130,7 @@ static void bench_d(int D, int N, int P, int H, int W, int threads, int reps) {
     memset(s1, 0, sizeof(double) * (size_t)PD);
     memset(s2, 0, sizeof(double) * (size_t)(P * T));
     TIME_MS(1, reps, op_stats_accumulate_cpu(emb, N, P, D, shift, s1, s2, threads), ms);
-    add_row("stats_accumulate (DSYRK f64)", D, ms, N);
+    add_row("stats_accumulate (DGEMM rows f64)", D, ms, N);
 
     float *mean = xmalloc(sizeof(float) * (size_t)PD);
     float *factor = xmalloc(sizeof(float) * (size_t)(P * T));
