@@ -69,7 +69,8 @@ endfunction()
 file(GLOB PADIM_EMU_CU CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/kernels/*.cu)
 add_executable(test_cuda_kernels_emu ${PADIM_EMU_DIR}/test_cuda_kernels_emu.c
                ${CMAKE_SOURCE_DIR}/tests/cuda_kernel_cases.c ${CMAKE_SOURCE_DIR}/tests/test_util.c
-               ${CMAKE_SOURCE_DIR}/src/host/cpu/ops_cpu.c ${CMAKE_SOURCE_DIR}/src/host/common.c
+               ${CMAKE_SOURCE_DIR}/src/host/cpu/ops_cpu.c ${CMAKE_SOURCE_DIR}/src/host/cpu/mahalanobis_cpu.c
+               ${CMAKE_SOURCE_DIR}/src/host/common.c
                ${CMAKE_SOURCE_DIR}/src/host/half.c ${CMAKE_SOURCE_DIR}/src/host/cpu/blas_threads.c)
 padim_emu_kernels(test_cuda_kernels_emu kernels ${PADIM_EMU_CU})
 target_include_directories(test_cuda_kernels_emu PRIVATE ${CMAKE_SOURCE_DIR}/src/host

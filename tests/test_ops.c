@@ -1,5 +1,5 @@
 /*
- * test_ops.c - the CPU PaDiM operations (src/host/ops_cpu.c) against independent
+ * test_ops.c - the CPU PaDiM operations (src/host/cpu/ops_cpu.c, mahalanobis_cpu.c) against independent
  * references dumped by tests/ref_ops.py: torch F.interpolate (nearest, bilinear), NumPy
  * np.cov / cholesky / inv in float64, torch conv2d with reflect padding (anomalib's blur)
  * and scipy.ndimage.gaussian_filter. Seeded inputs at odd sizes; every output buffer has

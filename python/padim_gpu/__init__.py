@@ -73,10 +73,11 @@ def cpu_blas() -> str:
 # Debian 12's OpenBLAS takes processors newer than it knows for a Prescott (SSE3 kernels,
 # several times slower fitting); it reads OPENBLAS_CORETYPE only when it is loaded, so a
 # running Python cannot change it: say what to set (README "CPU backbone").
-if lib.padim_cpu_blas_coretype_fix() != ffi.NULL:
+_coretype = _str(lib.padim_cpu_blas_coretype_fix())
+if _coretype:
     warnings.warn(f"padim_gpu: OpenBLAS picked kernels older than this processor ({cpu_blas()}); "
-                  f"start Python with OPENBLAS_CORETYPE={_str(lib.padim_cpu_blas_coretype_fix())} "
-                  "for faster fitting", RuntimeWarning, stacklevel=2)
+                  f"start Python with OPENBLAS_CORETYPE={_coretype} for faster fitting",
+                  RuntimeWarning, stacklevel=2)
 
 
 # ---------------------------------------------------------------- errors

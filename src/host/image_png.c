@@ -52,10 +52,6 @@ static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* No chunk may claim more bytes than the file has left: libpng allocates what a chunk's
- * length field says before reading it (the fuzzer: a tEXt of 822 MB in a 5 KB file; its
- * png_set_chunk_malloc_max did not stop that allocation). A short last chunk header is
- * left to libpng, which reports the truncation. */
 /* A chunk type for a message: its 4 letters, or its bytes in hex when they are not all
  * ASCII letters (as a valid type is), so no control byte reaches the terminal. */
 static void png_chunk_name(const uint8_t *t, char out[12]) {
@@ -67,6 +63,10 @@ static void png_chunk_name(const uint8_t *t, char out[12]) {
         snprintf(out, 12, "0x%02x%02x%02x%02x", t[0], t[1], t[2], t[3]);
 }
 
+/* No chunk may claim more bytes than the file has left: libpng allocates what a chunk's
+ * length field says before reading it (the fuzzer: a tEXt of 822 MB in a 5 KB file; its
+ * png_set_chunk_malloc_max did not stop that allocation). A short last chunk header is
+ * left to libpng, which reports the truncation. */
 static padim_status png_check_chunk_lengths(const image_reader *r) {
     for (size_t off = 8; r->len - off >= 12;) {
         const uint32_t n = be32(r->buf + off);

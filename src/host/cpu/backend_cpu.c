@@ -1,8 +1,8 @@
 /*
  * backend_cpu.c - the CPU backend: the reference implementation of backend.h, built from
- * bb_forward_cpu (backbone_cpu.c) and the ops of ops.h (ops_cpu.c). All buffers are
- * allocated in create() for setup->max_batch images; the per-batch calls allocate nothing
- * but the backbone's bounded scratch.
+ * bb_forward_cpu (backbone_cpu.c) and the ops of ops.h (ops_cpu.c, mahalanobis_cpu.c).
+ * All buffers are allocated in create() for setup->max_batch images; the per-batch calls
+ * allocate nothing but the backbone's bounded scratch.
  */
 #include "backend.h"
 #include "common.h"

@@ -1,6 +1,6 @@
 /*
  * cpu_isa.h - whether the CPU kernels that have an AVX2 (+ FMA) build (the Winograd
- * transforms of winograd_blocked.c, the Mahalanobis kernel of ops_cpu.c) may use it:
+ * transforms of winograd_blocked.c, the Mahalanobis kernels of mahalanobis_cpu.c) may use it:
  * the processor has both, and PADIM_CPU_NO_AVX2 is unset or 0 (set it to run the
  * portable builds on any machine, as the ctests test_ops_no_avx2 and
  * test_backbone_no_avx2 do). Decided once per process.
@@ -29,7 +29,7 @@ static inline int cpu_avx2_fma(void) {
 }
 
 /* AVX-512 (F, with AVX2 + FMA allowed above) for the kernels that have such a build (the
- * Mahalanobis kernel of ops_cpu.c); PADIM_CPU_NO_AVX512=1 keeps them on AVX2 (the ctest
+ * Mahalanobis kernel of mahalanobis_cpu.c); PADIM_CPU_NO_AVX512=1 keeps them on AVX2 (the ctest
  * test_ops_no_avx512 does). */
 static inline int cpu_avx512(void) {
 #ifdef PADIM_CPU_X86
